@@ -1,0 +1,1 @@
+"""Speech emotion recognition on RAVDESS: the library behind the ser-course notebooks."""

@@ -1,0 +1,144 @@
+"""Reading and shaping audio: mono float32 at one sample rate, whatever the file holds.
+
+Reading goes through ``soundfile`` (libsndfile: wav, flac, ogg, aiff at any rate and channel
+count); resampling through ``torchaudio.functional.resample``.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .errors import AudioError
+
+SAMPLE_RATE = 16_000
+SUPPORTED_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+
+
+def load(path: str | Path, sr: int | None = SAMPLE_RATE, *, allow_silent: bool = False) -> np.ndarray:
+    """Read ``path`` as a mono float32 array at ``sr`` Hz (``None`` keeps the file's rate).
+
+    Multi-channel files are averaged to mono. Raises :class:`AudioError` for a missing,
+    unsupported, corrupt, empty or (unless ``allow_silent``) all-zero file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"audio file {path} does not exist")
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise AudioError(
+            f"{path}: unsupported audio format {path.suffix or '(no suffix)'}; "
+            f"use one of {', '.join(SUPPORTED_SUFFIXES)} (convert with e.g. `ffmpeg -i in.mp3 out.wav`)"
+        )
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path} is empty (zero bytes)")
+    try:
+        data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as err:  # libsndfile reports corrupt files with several exception types
+        raise AudioError(f"{path} cannot be read as audio; the file may be corrupt ({err})") from None
+    if data.shape[0] == 0:
+        raise AudioError(f"{path} holds no audio samples")
+    wave = to_mono(data)
+    if not allow_silent and not np.any(wave):
+        raise AudioError(f"{path} is digital silence (every sample is zero)")
+    if not np.all(np.isfinite(wave)):
+        raise AudioError(f"{path} contains NaN or infinite samples")
+    if sr is not None and file_sr != sr:
+        wave = resample(wave, file_sr, sr)
+    return wave
+
+
+def to_mono(data: np.ndarray) -> np.ndarray:
+    """Average channels of a ``(frames, channels)`` array (a 1-D array is returned as is)."""
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim == 1:
+        return data
+    return data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0].copy()
+
+
+def resample(wave: np.ndarray, orig_sr: int, sr: int) -> np.ndarray:
+    """Band-limited resampling (``torchaudio.functional.resample``) of a mono float32 array."""
+    if orig_sr == sr:
+        return np.asarray(wave, dtype=np.float32)
+    if orig_sr <= 0 or sr <= 0:
+        raise AudioError(f"sample rates must be positive, got {orig_sr} -> {sr}")
+    import torch
+
+    resample_fn = _torchaudio_resample()
+    out = resample_fn(torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)), int(orig_sr), int(sr))
+    return out.numpy().astype(np.float32, copy=False)
+
+
+@lru_cache(maxsize=1)
+def _torchaudio_resample():
+    import torchaudio.functional as F
+
+    return F.resample
+
+
+def pad_or_crop(wave: np.ndarray, length: int, *, mode: str = "center",
+                rng: np.random.Generator | None = None) -> np.ndarray:
+    """Return exactly ``length`` samples: zero-pad at the end, or crop (``center``, ``start`` or ``random``)."""
+    n = len(wave)
+    if n == length:
+        return wave
+    if n < length:
+        return np.pad(wave, (0, length - n))
+    if mode == "start":
+        start = 0
+    elif mode == "center":
+        start = (n - length) // 2
+    elif mode == "random":
+        start = int((rng or np.random.default_rng()).integers(0, n - length + 1))
+    else:
+        raise ValueError(f"unknown crop mode {mode!r}")
+    return wave[start:start + length]
+
+
+def trim_silence(wave: np.ndarray, sr: int = SAMPLE_RATE, top_db: float = 40.0,
+                 frame_ms: float = 25.0, margin_ms: float = 100.0) -> np.ndarray:
+    """Cut leading and trailing frames quieter than ``top_db`` below the loudest frame.
+
+    RAVDESS clips start and end with about a second of room noise; trimming it gives the model
+    more speech per crop. ``margin_ms`` of context is kept on both sides.
+    """
+    frame = max(1, int(sr * frame_ms / 1000))
+    n_frames = len(wave) // frame
+    if n_frames < 2:
+        return wave
+    frames = wave[: n_frames * frame].reshape(n_frames, frame)
+    rms_db = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+    loud = np.flatnonzero(rms_db > rms_db.max() - top_db)
+    margin = int(sr * margin_ms / 1000)
+    start = max(0, loud[0] * frame - margin)
+    end = min(len(wave), (loud[-1] + 1) * frame + margin)
+    return wave[start:end]
+
+
+def peak_normalize(wave: np.ndarray, peak: float = 0.95) -> np.ndarray:
+    """Scale so the largest absolute sample is ``peak`` (silence is returned unchanged)."""
+    top = float(np.max(np.abs(wave))) if len(wave) else 0.0
+    return wave if top == 0 else (wave * (peak / top)).astype(np.float32)
+
+
+def rms_db(wave: np.ndarray) -> float:
+    """Root-mean-square level in dBFS."""
+    return float(10 * np.log10(np.mean(np.square(wave, dtype=np.float64)) + 1e-12))
+
+
+def loudness_normalize(wave: np.ndarray, target_db: float = -25.0) -> np.ndarray:
+    """Scale to an RMS level of ``target_db`` dBFS, limited so no sample exceeds 1."""
+    if not np.any(wave):
+        return wave
+    gain = 10 ** ((target_db - rms_db(wave)) / 20)
+    gain = min(gain, 1.0 / float(np.max(np.abs(wave))))
+    return (wave * gain).astype(np.float32)
+
+
+def save(path: str | Path, wave: np.ndarray, sr: int = SAMPLE_RATE) -> Path:
+    """Write a mono float array as 16-bit PCM (wav/flac by suffix), creating the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), np.clip(wave, -1.0, 1.0), sr, subtype="PCM_16")
+    return path

@@ -1,0 +1,167 @@
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ser_lib import ravdess
+from ser_lib.errors import DatasetError, SplitError
+from conftest import write_tone
+
+
+def test_parse_decodes_every_field():
+    name = ravdess.ClipName.parse("03-01-06-01-02-01-12.wav")
+    assert (name.modality, name.channel, name.emotion, name.intensity, name.statement,
+            name.repetition, name.actor) == (3, 1, 6, 1, 2, 1, 12)
+    assert name.is_speech and name.gender == "female"
+    assert ravdess.EMOTIONS[name.emotion] == "fearful"
+    assert name.filename() == "03-01-06-01-02-01-12.wav"
+    assert ravdess.ClipName.parse("03-01-05-02-01-01-07").gender == "male"
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ("03-01-06-01-02-01.wav", "seven"),
+    ("03-01-09-01-02-01-12.wav", "emotion"),
+    ("03-01-01-02-01-01-12.wav", "neutral has no strong"),
+    ("03-01-03-03-01-01-12.wav", "intensity"),
+    ("04-01-03-01-01-01-12.wav", "modality"),
+    ("03-01-03-01-03-01-12.wav", "statement"),
+    ("recording.wav", "seven"),
+])
+def test_parse_rejects_malformed_names_with_the_reason(bad, reason):
+    with pytest.raises(ValueError, match=reason):
+        ravdess.ClipName.parse(bad)
+
+
+def test_index_of_small_synthetic_corpus(small_corpus):
+    clips = ravdess.index(small_corpus)
+    assert len(clips) == 4 * 60
+    assert list(clips.columns) == ravdess.COLUMNS
+    assert sorted(clips["actor"].unique()) == [1, 2, 3, 4]
+    assert clips.groupby("gender")["actor"].nunique().to_dict() == {"female": 2, "male": 2}
+    per_emotion = clips["emotion"].value_counts().to_dict()
+    assert per_emotion["neutral"] == 4 * 4 and per_emotion["angry"] == 4 * 8
+    assert (clips["sample_rate"] == 16000).all() and (clips["duration"] > 1.5).all()
+    assert all(Path(p).is_file() for p in clips["path"])
+
+
+@pytest.mark.shared_data
+def test_index_of_shared_real_data(shared_data):
+    result = ravdess.scan(shared_data)
+    clips = result.clips
+    assert len(clips) == 1200 and result.problems == []
+    assert clips["actor"].nunique() == 20
+    assert clips.groupby("gender")["actor"].nunique().to_dict() == {"female": 10, "male": 10}
+    assert int((clips["channels"] == 2).sum()) == 5
+
+
+def test_missing_and_empty_roots_give_clear_errors(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist.*download"):
+        ravdess.index(tmp_path / "nowhere")
+    with pytest.raises(DatasetError, match="no Actor_XX"):
+        ravdess.index(tmp_path)
+    (tmp_path / "Actor_01").mkdir()
+    with pytest.raises(DatasetError, match="no usable speech clips"):
+        ravdess.index(tmp_path)
+
+
+def test_nested_root_gets_a_hint(tmp_path, small_corpus):
+    shutil.copytree(small_corpus / "Actor_01", tmp_path / "Audio_Speech" / "Actor_01")
+    with pytest.raises(DatasetError, match="Audio_Speech: use that as the root"):
+        ravdess.index(tmp_path)
+
+
+@pytest.fixture
+def messy_root(tmp_path, small_corpus):
+    """Two good actors plus one file of every kind of problem."""
+    root = tmp_path / "messy"
+    for actor in ("Actor_01", "Actor_02"):
+        shutil.copytree(small_corpus / actor, root / actor)
+    a1 = root / "Actor_01"
+    write_tone(a1 / "my-recording.wav")                       # malformed name
+    write_tone(a1 / "03-01-05-01-01-01-02.wav")               # actor 02 in Actor_01
+    write_tone(a1 / "03-02-05-01-01-01-01.wav")               # song
+    (a1 / "01-01-05-01-01-01-01.mp4").write_bytes(b"\x00" * 64)  # video
+    (a1 / "notes.txt").write_text("session notes")            # not audio
+    (a1 / "03-01-05-01-01-02-01.wav").unlink()
+    (a1 / "03-01-05-01-01-02-01.wav").write_bytes(b"")        # zero bytes
+    (a1 / "03-01-05-01-02-02-01.wav").write_bytes(b"RIFF\x00\x00garbage" * 10)  # unreadable
+    return root
+
+
+EXPECTED_KINDS = {
+    "my-recording.wav": "malformed_name",
+    "03-01-05-01-01-01-02.wav": "actor_mismatch",
+    "03-02-05-01-01-01-01.wav": "not_speech",
+    "01-01-05-01-01-01-01.mp4": "video",
+    "notes.txt": "not_audio",
+    "03-01-05-01-01-02-01.wav": "empty",
+    "03-01-05-01-02-02-01.wav": "unreadable",
+}
+
+
+def test_every_bad_file_is_reported_never_silently_dropped(messy_root):
+    result = ravdess.scan(messy_root)
+    kinds = {Path(p.path).name: p.kind for p in result.problems}
+    assert kinds == EXPECTED_KINDS
+    # the two broken speech files are out of the table, everything good is in
+    assert len(result.clips) == 120 - 2
+    rejected = {str(messy_root / "Actor_01" / name) for name in EXPECTED_KINDS}
+    assert {p.path for p in result.problems} == rejected
+    assert not rejected & set(result.clips["path"])
+    with pytest.warns(UserWarning, match="7 files .* are not in the clip table") as record:
+        clips = ravdess.index(messy_root)
+    assert len(clips) == 118
+    message = str(record[0].message)
+    assert all(name in message for name in EXPECTED_KINDS)
+    with pytest.raises(DatasetError, match="actor_mismatch"):
+        ravdess.index(messy_root, strict=True)
+
+
+def test_song_files_are_kept_when_asked(messy_root):
+    result = ravdess.scan(messy_root, speech_only=False)
+    assert "03-02-05-01-01-01-01.wav" in set(result.clips["file"])
+
+
+def test_cli_index_prints_summary_and_problems(messy_root):
+    run = subprocess.run([sys.executable, "-m", "ser_lib", "index", "--dataset_root", str(messy_root)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "118 clips" in run.stdout and "2 actors (1 male, 1 female)" in run.stdout
+    assert "7 problems" in run.stdout and "[actor_mismatch]" in run.stdout
+    strict = subprocess.run([sys.executable, "-m", "ser_lib", "index", "--dataset_root", str(messy_root),
+                             "--strict"], capture_output=True, text=True)
+    assert strict.returncode == 1
+
+
+def test_cli_index_missing_root_is_a_message_not_a_traceback(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "ser_lib", "index", "--dataset_root", str(tmp_path / "x")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.startswith("error: dataset root") and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("subset, codes", [
+    ("all", {1, 2, 3, 4, 5, 6, 7, 8}),
+    ("basic6", {1, 3, 4, 5, 6, 8}),
+    ("basic4", {1, 3, 4, 5}),
+])
+def test_subsets_select_the_right_codes(small_corpus, subset, codes):
+    clips = ravdess.index(small_corpus)
+    chosen = ravdess.select_emotions(clips, subset)
+    assert set(chosen["emotion_code"]) == codes
+    assert len(chosen) == int(clips["emotion_code"].isin(codes).sum())
+    assert ravdess.emotion_names(subset) == [ravdess.EMOTIONS[c] for c in sorted(codes)]
+
+
+def test_unknown_subset_is_rejected():
+    with pytest.raises(SplitError, match="basic4"):
+        ravdess.emotion_codes("basic5")
+
+
+def test_actor_list_parsing():
+    assert ravdess.parse_actor_list("21,22") == (21, 22)
+    assert ravdess.parse_actor_list("19-20,24") == (19, 20, 24)
+    with pytest.raises(SplitError, match="cannot read actor list"):
+        ravdess.parse_actor_list("a,b")
