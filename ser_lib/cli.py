@@ -55,6 +55,79 @@ def _cmd_index(args: argparse.Namespace) -> int:
     return 1 if (args.strict and result.problems) else 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from . import ravdess, train
+
+    values = {k: v for k, v in vars(args).items() if k in train.TrainConfig.__dataclass_fields__}
+    for key in ("test_actors", "val_actors"):
+        if values.get(key) is not None:
+            values[key] = ravdess.parse_actor_list(values[key])
+    if values.get("device") is None:
+        values["device"] = "auto"
+    config = train.TrainConfig(**values)
+    try:
+        result = train.train(config)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the last finished epoch is saved in {config.output_dir}; "
+              f"continue with the same command plus --resume", file=sys.stderr)
+        return 130
+    if config.folds:
+        print(f"{result['folds']}-fold cross-validation ({config.emotion_subset}): "
+              + ", ".join(f"{m} {result[m]['mean']:.3f} ± {result[m]['std']:.3f}" for m in ("uar", "accuracy", "macro_f1")))
+        print(f"summary: {Path(config.output_dir) / 'summary.json'}")
+    else:
+        print(f"test ({config.emotion_subset}, actors of split {result['split']}): UAR {result['uar']:.3f}, "
+              f"accuracy {result['accuracy']:.3f}, macro-F1 {result['macro_f1']:.3f} "
+              f"(best epoch {result['best_epoch']})")
+        print(f"model: {Path(config.output_dir) / 'best_model.pt'}")
+    return 0
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    from .train import TrainConfig
+
+    d = TrainConfig()
+    p.add_argument("--dataset_root", help="RAVDESS-layout folder (default: the built-in synthetic corpus)")
+    p.add_argument("--output_dir", default=d.output_dir, help=f"run folder (default {d.output_dir})")
+    p.add_argument("--emotion_subset", default=d.emotion_subset, choices=["all", "basic6", "basic4"],
+                   help=f"emotion classes (default {d.emotion_subset}: 8 classes)")
+    p.add_argument("--batch_size", type=int, default=d.batch_size)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--learning_rate", type=float, default=d.learning_rate, help="learning rate of the pretrained encoder")
+    p.add_argument("--head_lr", type=float, default=d.head_lr, help="learning rate of the new layers")
+    p.add_argument("--weight_decay", type=float, default=d.weight_decay)
+    p.add_argument("--warmup", type=float, default=d.warmup, help="warm-up as a fraction of all steps")
+    p.add_argument("--gender_weight", type=float, default=d.gender_weight, help="auxiliary gender loss weight (0: off)")
+    p.add_argument("--max_seconds", type=float, default=d.max_seconds, help="crop length in seconds")
+    p.add_argument("--device", default=None, help="cuda if available, else cpu (or: cpu, cuda, mps)")
+    p.add_argument("--backbone", default=d.backbone,
+                   help="Hugging Face encoder name or local folder; 'none' for the spectrogram-only model")
+    p.add_argument("--freeze", default=d.freeze, choices=["none", "feature_encoder", "backbone"])
+    p.add_argument("--spectrogram", default=d.spectrogram, action=argparse.BooleanOptionalAction,
+                   help="use the log-mel CNN branch")
+    p.add_argument("--d_model", type=int, default=d.d_model)
+    p.add_argument("--cnn_channels", type=lambda t: tuple(int(c) for c in t.split(",")),
+                   default=d.cnn_channels, help="channels of the CNN blocks (default 32,64,128)")
+    p.add_argument("--context_layers", type=int, default=d.context_layers)
+    p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--balance", default=d.balance, choices=["loss", "sampler", "none"],
+                   help="class balancing by loss weights or by sampling")
+    p.add_argument("--label_smoothing", type=float, default=d.label_smoothing)
+    p.add_argument("--augment", default=d.augment, action=argparse.BooleanOptionalAction, help="waveform augmentation")
+    p.add_argument("--spec_augment", default=d.spec_augment, action=argparse.BooleanOptionalAction)
+    p.add_argument("--patience", type=int, default=d.patience, help="early stopping patience in epochs (0: off)")
+    p.add_argument("--grad_clip", type=float, default=d.grad_clip)
+    p.add_argument("--folds", type=int, default=None, help="actor-wise K-fold cross-validation")
+    p.add_argument("--test_actors", help="fixed split test actors, e.g. 21-24 (default)")
+    p.add_argument("--val_actors", help="fixed split validation actors, e.g. 19,20 (default)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last.pt")
+    p.add_argument("--num_workers", type=int, default=d.num_workers, help="data-loader worker processes")
+    p.add_argument("--quick", action="store_true", help="smoke run: two batches per epoch, two epochs")
+    p.add_argument("--mixed_precision", default=d.mixed_precision, choices=["auto", "no", "fp16", "bf16"])
+    p.add_argument("--no_progress", dest="progress", action="store_false", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ser_lib",
                                      description="Speech emotion recognition on RAVDESS (ser-course).")
@@ -84,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="exit with status 1 when any file has a problem")
     p.add_argument("--csv", help="also write the clip table to this CSV file")
     p.set_defaults(func=_cmd_index)
+
+    p = sub.add_parser("train", help="train a model (speaker-independent split or K folds)")
+    _add_train_options(p)
+    p.set_defaults(func=_cmd_train)
     return parser
 
 

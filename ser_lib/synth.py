@@ -145,7 +145,7 @@ def make_voice(actor: int, seed: int) -> tuple[Voice, dict[int, np.ndarray]]:
         mic_tilt=float(rng.normal(0, 1.0)),
         mic_peak_hz=float(rng.uniform(800, 4000)),
         mic_peak_db=float(rng.normal(0, 2.5)),
-        noise_db=float(rng.uniform(-66, -54)),
+        noise_db=float(rng.uniform(-72, -60)),
     )
     habits = {code: rng.normal(0, 0.4, size=_FIELD_SCALE.shape) * _FIELD_SCALE for code in EMOTIONS}
     habits[1] = habits[1] * 0.5  # an actor's neutral is their baseline: small habits only

@@ -37,3 +37,50 @@ def write_tone(path: Path, sr: int = 16000, seconds: float = 0.5, channels: int 
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), data, sr, subtype=subtype)
     return mono
+
+
+def save_tiny_wav2vec2(folder: Path, feat_extract_norm: str = "group") -> Path:
+    """A randomly initialised Wav2Vec2 of about 200k parameters, saved with ``save_pretrained``."""
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    torch.manual_seed(0)
+    config = Wav2Vec2Config(
+        hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+        conv_dim=(64,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+        feat_extract_norm=feat_extract_norm, do_stable_layer_norm=feat_extract_norm == "layer",
+        layerdrop=0.0, mask_time_prob=0.0,
+    )
+    Wav2Vec2Model(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(tmp_path_factory) -> Path:
+    """Folder of a tiny wav2vec2-base-like encoder (group-normalised feature encoder)."""
+    return save_tiny_wav2vec2(tmp_path_factory.mktemp("tiny-w2v2-group"), "group")
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone_layer_norm(tmp_path_factory) -> Path:
+    """Folder of a tiny wav2vec2-large-like encoder (layer-normalised feature encoder)."""
+    return save_tiny_wav2vec2(tmp_path_factory.mktemp("tiny-w2v2-layer"), "layer")
+
+
+@pytest.fixture(scope="session")
+def corpus8(tmp_path_factory) -> Path:
+    """An 8-actor synthetic corpus (480 clips) for training tests."""
+    root = tmp_path_factory.mktemp("synthetic8")
+    synth.generate(root, actors=8, seed=0, progress=False)
+    return root
+
+
+def small_train_config(root: Path, out: Path, **changes):
+    """A small, fast spectrogram-only configuration on actors 1-6 (train), 7 (val), 8 (test)."""
+    from ser_lib.train import TrainConfig
+
+    values = dict(dataset_root=str(root), output_dir=str(out), backbone="none", emotion_subset="basic4",
+                  epochs=6, batch_size=16, d_model=64, cnn_channels=(8, 16, 32), context_layers=1,
+                  test_actors=(8,), val_actors=(7,), head_lr=3e-3, max_seconds=2.5, progress=False, seed=0)
+    values.update(changes)
+    return TrainConfig(**values)

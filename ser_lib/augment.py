@@ -1,0 +1,111 @@
+"""Data augmentation: waveform perturbations and SpecAugment, seeded, used in training only.
+
+RAVDESS has 60 clips per actor, so models overfit the training voices quickly; augmentation is
+the cheapest regulariser (notebook 04 compares runs with and without it).
+
+* :class:`WaveAugment` works on one NumPy waveform with a NumPy ``Generator``: random gain, additive
+  noise at a random signal-to-noise ratio, speed perturbation (tempo and pitch together, as in
+  Kaldi recipes) and a random time shift.
+* :class:`SpecAugment` masks bands of mel channels and stretches of frames of a batch of log-mel
+  spectrograms (Park et al., 2019), with a ``torch.Generator``, and never touches padding.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .audio import resample
+
+
+@dataclass(frozen=True)
+class WaveAugment:
+    """Random waveform perturbations; each is applied with probability ``p``."""
+
+    p: float = 0.5
+    gain_db: float = 6.0                        # uniform in [-gain_db, +gain_db]
+    snr_db: tuple[float, float] = (10.0, 40.0)  # white or pink noise at a uniform SNR
+    speeds: tuple[float, ...] = (0.9, 1.0, 1.1)  # speed perturbation factors
+    shift_seconds: float = 0.25                 # circular-free shift: pad at the start or cut
+    sample_rate: int = 16_000
+
+    def __call__(self, wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        out = np.asarray(wave, dtype=np.float32)
+        if self.speeds and rng.random() < self.p:
+            out = speed_perturb(out, float(rng.choice(self.speeds)), self.sample_rate)
+        if self.shift_seconds and rng.random() < self.p:
+            out = time_shift(out, int(rng.uniform(-1, 1) * self.shift_seconds * self.sample_rate))
+        if self.snr_db and rng.random() < self.p:
+            out = add_noise(out, float(rng.uniform(*self.snr_db)), rng, colour=str(rng.choice(["white", "pink"])))
+        if self.gain_db and rng.random() < self.p:
+            out = out * np.float32(10 ** (rng.uniform(-self.gain_db, self.gain_db) / 20))
+        return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+    def without_length_changes(self) -> "WaveAugment":
+        """The same perturbations minus speed and shift (for audio aligned with cached features)."""
+        return replace(self, speeds=(), shift_seconds=0.0)
+
+
+def speed_perturb(wave: np.ndarray, factor: float, sr: int = 16_000) -> np.ndarray:
+    """Play ``factor`` times faster (shorter and higher), by resampling."""
+    if factor == 1.0:
+        return wave
+    return resample(wave, int(round(sr * factor)), sr)
+
+
+def time_shift(wave: np.ndarray, samples: int) -> np.ndarray:
+    """Delay by ``samples`` (positive: silence before) or advance (negative: cut the start)."""
+    if samples > 0:
+        return np.concatenate([np.zeros(samples, dtype=wave.dtype), wave])
+    if samples < 0 and -samples < len(wave) // 2:
+        return wave[-samples:]
+    return wave
+
+
+def add_noise(wave: np.ndarray, snr_db: float, rng: np.random.Generator, colour: str = "white") -> np.ndarray:
+    """Add white or pink noise at ``snr_db`` relative to the signal's power."""
+    noise = rng.standard_normal(len(wave))
+    if colour == "pink":
+        spectrum = np.fft.rfft(noise)
+        spectrum /= np.sqrt(np.maximum(np.arange(len(spectrum)), 1.0))
+        noise = np.fft.irfft(spectrum, n=len(wave))
+    power = float(np.mean(np.square(wave, dtype=np.float64)))
+    if power == 0:
+        return wave
+    noise *= np.sqrt(power / (10 ** (snr_db / 10)) / (np.mean(noise ** 2) + 1e-12))
+    return (wave + noise).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SpecAugment:
+    """Frequency and time masking of ``(batch, n_mels, frames)`` log-mel features (in place of a copy).
+
+    Masked values are set to 0, the mean of normalised features. ``lengths`` restricts time masks
+    to each clip's own frames.
+    """
+
+    freq_masks: int = 2
+    freq_width: int = 8
+    time_masks: int = 2
+    time_width: float = 0.05   # at most this fraction of the clip per mask
+
+    def __call__(self, spec, lengths=None, generator=None):
+        import torch
+
+        out = spec.clone()
+        batch, n_mels, frames = out.shape
+        device = out.device
+        if lengths is None:
+            lengths = torch.full((batch,), frames, device=device)
+        for b in range(batch):
+            for _ in range(self.freq_masks):
+                width = int(torch.randint(0, self.freq_width + 1, (1,), generator=generator))
+                start = int(torch.randint(0, max(1, n_mels - width), (1,), generator=generator))
+                out[b, start:start + width, :] = 0
+            n = int(lengths[b])
+            max_width = max(1, int(self.time_width * n))
+            for _ in range(self.time_masks):
+                width = int(torch.randint(0, max_width + 1, (1,), generator=generator))
+                start = int(torch.randint(0, max(1, n - width), (1,), generator=generator))
+                out[b, :, start:start + width] = 0
+        return out

@@ -1,0 +1,178 @@
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+
+from ser_lib import checkpoint, train
+from ser_lib.errors import ConfigError, DatasetError, DeviceError, SplitError, TrainingError
+from ser_lib.model import SERModel
+from conftest import small_train_config
+
+
+def test_spectrogram_model_learns_on_the_synthetic_corpus(corpus8, tmp_path):
+    config = small_train_config(corpus8, tmp_path / "run", epochs=8)
+    result = train.train(config)
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert len(history) == 8
+    assert history["train_loss"].iloc[-1] < 0.8 * history["train_loss"].iloc[0]
+    assert history["val_uar"].max() > 0.6  # chance is 0.25 for basic4
+    assert result["uar"] > 0.5 and 0 <= result["accuracy"] <= 1
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "finished"
+    assert manifest["split"]["test"] == [8] and manifest["split"]["val"] == [7]
+    assert manifest["clips"] == {"train": 6 * 28, "val": 28, "test": 28}
+    assert manifest["seed"] == 0 and "torch" in manifest["versions"] and manifest["test_metrics"]["uar"] == result["uar"]
+
+
+def test_checkpoints_load_weights_only_and_rebuild_their_model(corpus8, tmp_path, tiny_backbone):
+    config = small_train_config(corpus8, tmp_path / "run", backbone=str(tiny_backbone), quick=True)
+    train.train(config)
+    raw = torch.load(tmp_path / "run" / "best_model.pt", weights_only=True)
+    assert raw["labels"] == ["neutral", "happy", "sad", "angry"]
+    assert raw["split"]["test"] == [8] and raw["emotion_subset"] == "basic4"
+    assert raw["model_config"]["backbone_config"]["model_type"] == "wav2vec2"
+    assert "mel_mean" in "".join(raw["state_dict"]) and "test" in raw["metrics"]
+    last = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert {"optimizer", "scheduler", "epoch", "history"} <= set(last)
+    shutil.rmtree(tiny_backbone.parent / "moved", ignore_errors=True)
+    loaded = checkpoint.load(tmp_path / "run" / "best_model.pt")
+    assert isinstance(loaded.model, SERModel) and not loaded.model.training
+    assert loaded.model.spectrogram.mel_std.abs().sum() > 0
+    with torch.no_grad():
+        out = loaded.model(torch.randn(1, 16000) * 0.1)
+    assert out.emotion_logits.shape == (1, 4)
+
+
+def test_kfold_writes_a_summary(corpus8, tmp_path):
+    config = small_train_config(corpus8, tmp_path / "cv", folds=2, quick=True, test_actors=None, val_actors=None)
+    summary = train.train(config)
+    assert summary["folds"] == 2 and set(summary["uar"]) == {"mean", "std"}
+    assert [r["split"] for r in summary["per_fold"]] == ["fold1", "fold2"]
+    for fold in ("fold1", "fold2"):
+        assert (tmp_path / "cv" / fold / "best_model.pt").exists()
+    folds = [json.loads((tmp_path / "cv" / f / "manifest.json").read_text())["split"] for f in ("fold1", "fold2")]
+    assert folds[0]["test"] == [1, 2, 3, 4] and folds[1]["test"] == [5, 6, 7, 8]
+    assert json.loads((tmp_path / "cv" / "summary.json").read_text())["uar"]["mean"] == summary["uar"]["mean"]
+
+
+def _cli_args(root, out, epochs):
+    return [sys.executable, "-m", "ser_lib", "train", "--dataset_root", str(root), "--output_dir", str(out),
+            "--backbone", "none", "--emotion_subset", "basic4", "--epochs", str(epochs), "--batch_size", "4",
+            "--d_model", "64", "--cnn_channels", "8,16,32", "--context_layers", "1", "--test_actors", "8",
+            "--val_actors", "7", "--max_seconds", "2.5", "--seed", "3", "--no_progress"]
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(corpus8, tmp_path):
+    epochs = 3
+    reference = tmp_path / "reference"
+    done = subprocess.run(_cli_args(corpus8, reference, epochs), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(_cli_args(corpus8, run, epochs), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = run / "history.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (history.exists() and len(pd.read_csv(history)) >= 1):
+        time.sleep(0.05)
+    time.sleep(0.4)  # well inside the second epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    rows_at_kill = len(pd.read_csv(history))
+    assert rows_at_kill < epochs and (run / "last.pt").exists()
+
+    resumed = subprocess.run(_cli_args(corpus8, run, epochs) + ["--resume"], capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = pd.read_csv(reference / "history.csv"), pd.read_csv(run / "history.csv")
+    assert len(a) == len(b) == epochs
+    columns = [c for c in a.columns if c != "seconds"]
+    pd.testing.assert_frame_equal(a[columns], b[columns], atol=1e-5, rtol=1e-4)
+
+
+def test_bad_inputs_get_clear_errors(corpus8, tmp_path):
+    with pytest.raises(DatasetError, match="no Actor_XX"):
+        train.train(small_train_config(tmp_path, tmp_path / "o1"))
+    with pytest.raises(DatasetError, match="does not exist"):
+        train.train(small_train_config(tmp_path / "nowhere", tmp_path / "o2"))
+    with pytest.raises(ConfigError, match="larger than the 168 training clips"):
+        train.train(small_train_config(corpus8, tmp_path / "o3", batch_size=500))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigError, match="cannot write to the output folder"):
+        train.train(small_train_config(corpus8, blocker / "run"))
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="no CUDA GPU"):
+            train.train(small_train_config(corpus8, tmp_path / "o4", device="cuda"))
+
+
+def test_a_class_without_training_clips_is_refused(corpus8, tmp_path):
+    root = tmp_path / "no-sad"
+    shutil.copytree(corpus8, root)
+    for actor in range(1, 7):
+        for wav in (root / f"Actor_{actor:02d}").glob("03-01-04-*.wav"):
+            wav.unlink()
+    with pytest.raises(SplitError, match="no training clips for sad"):
+        train.train(small_train_config(root, tmp_path / "run"))
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(corpus8, tmp_path, monkeypatch):
+    original = SERModel.forward
+    calls = {"n": 0}
+
+    def poisoned(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] > 11:  # the first epoch (11 batches) trains normally
+                return out._replace(emotion_logits=out.emotion_logits * float("nan"))
+        return out
+
+    monkeypatch.setattr(SERModel, "forward", poisoned)
+    with pytest.raises(TrainingError, match="loss became nan at epoch 2"):
+        train.train(small_train_config(corpus8, tmp_path / "run", epochs=3))
+    last = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert last["epoch"] == 0
+    assert all(torch.isfinite(t).all() for t in last["state_dict"].values() if t.is_floating_point())
+    assert (tmp_path / "run" / "best_model.pt").exists()
+
+
+def test_frozen_backbone_layers_are_cached_and_the_encoder_is_skipped(corpus8, tmp_path, tiny_backbone, monkeypatch):
+    monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path / "cache"))
+    from ser_lib import model as model_module
+
+    calls = {"n": 0}
+    original = model_module.Backbone.layers
+
+    def counting(self, *args, **kwargs):
+        calls["n"] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(model_module.Backbone, "layers", counting)
+    config = small_train_config(corpus8, tmp_path / "run", backbone=str(tiny_backbone), freeze="backbone", epochs=2)
+    train.train(config)
+    cached = list((tmp_path / "cache" / "encoder-states").glob("*.npy"))
+    assert len(cached) == 8 * 28  # every clip of the basic4 subset, once
+    assert calls["n"] == len(cached)  # training and evaluation used the cache, not the encoder
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert len(history) == 2
+
+
+def test_cli_stops_before_training_when_the_backbone_cannot_be_fetched(corpus8, tmp_path):
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    out = tmp_path / "run"
+    start = time.time()
+    run = subprocess.run([sys.executable, "-m", "ser_lib", "train", "--dataset_root", str(corpus8),
+                          "--output_dir", str(out), "--backbone", "facebook/wav2vec2-base"],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 2
+    assert "--backbone none" in run.stderr and "Traceback" not in run.stderr
+    assert time.time() - start < 60
+    assert not (out / "history.csv").exists()
