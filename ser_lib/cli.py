@@ -83,6 +83,36 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from . import evaluate, ravdess
+
+    target = Path(args.model_path)
+    options = dict(dataset_root=args.dataset_root, output_dir=args.output_dir, batch_size=args.batch_size,
+                   device=args.device, progress=args.progress)
+    if target.is_dir() and evaluate.fold_checkpoints(target):
+        if args.actors or args.emotion_subset:
+            print("error: --actors and --emotion_subset apply to one checkpoint, not to a K-fold folder",
+                  file=sys.stderr)
+            return 2
+        summary = evaluate.evaluate_folds(target, **options)
+        out = Path(args.output_dir) if args.output_dir else target / "evaluation"
+        print(f"{summary['folds']} folds: " + ", ".join(
+            f"{k} {summary[k]['mean']:.3f} ± {summary[k]['std']:.3f}" for k in ("uar", "accuracy", "macro_f1")))
+        print(f"summary: {out / 'summary.md'}")
+        return 0
+    if target.is_dir():
+        target = target / "best_model.pt"
+    metrics = evaluate.evaluate_checkpoint(target, actors=ravdess.parse_actor_list(args.actors),
+                                           emotion_subset=args.emotion_subset, **options)
+    out = Path(args.output_dir) if args.output_dir else target.parent / "evaluation"
+    actors = " ".join(f"{a:02d}" for a in metrics["actors"])
+    print(f"actors {actors}, {metrics['n_clips']} clips: UAR {metrics['uar']:.3f}, accuracy {metrics['accuracy']:.3f}, "
+          f"macro-F1 {metrics['macro_f1']:.3f}, ROC AUC {metrics['roc_auc_macro'] or float('nan'):.3f}, "
+          f"ECE {metrics['ece']:.3f}")
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     from .train import TrainConfig
 
@@ -161,6 +191,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (speaker-independent split or K folds)")
     _add_train_options(p)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics, figures and an error-analysis report for a checkpoint")
+    p.add_argument("--model_path", required=True,
+                   help="a best_model.pt, a run folder, or a K-fold run folder (fold*/best_model.pt)")
+    p.add_argument("--dataset_root", help="default: the dataset the model was trained on")
+    p.add_argument("--actors", help="evaluate on these actors (e.g. 21,22) instead of the checkpoint's test actors")
+    p.add_argument("--emotion_subset", choices=["all", "basic6", "basic4"],
+                   help="must match the checkpoint's classes (checked)")
+    p.add_argument("--output_dir", help="default: an evaluation/ folder beside the checkpoint")
+    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no_progress", dest="progress", action="store_false")
+    p.set_defaults(func=_cmd_evaluate)
     return parser
 
 

@@ -207,6 +207,10 @@ class Backbone(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.freeze = freeze
+        if getattr(encoder.config, "layerdrop", 0.0):
+            # LayerDrop skips whole layers in training, which would change the number of hidden
+            # states that the layer weights combine.
+            encoder.config.layerdrop = 0.0
         self.num_layers = int(encoder.config.num_hidden_layers) + 1
         self.hidden_size = int(encoder.config.hidden_size)
         self.layer_weights = nn.Parameter(torch.zeros(self.num_layers))

@@ -40,7 +40,7 @@ from .ravdess import EMOTIONS, STATEMENTS, ClipName, gender_of
 
 log = logging.getLogger(__name__)
 
-SYNTH_VERSION = 1
+SYNTH_VERSION = 2
 MANIFEST = "synth.json"
 DEFAULT_SR = 16_000
 

@@ -36,7 +36,8 @@ from tqdm import tqdm
 from . import checkpoint, paths, ravdess, splits
 from .augment import SpecAugment, WaveAugment
 from .data import AudioSettings, ClipDataset, EncoderStatesCache, EpochSampler, collate, load_clips
-from .errors import ConfigError, DatasetError, DeviceError, SplitError, TrainingError
+from .devices import resolve_device
+from .errors import ConfigError, DatasetError, SplitError, TrainingError
 from .metrics import classification_metrics
 from .model import ModelConfig, SERModel, load_backbone
 from .seeding import derive_seed, seed_everything
@@ -347,8 +348,11 @@ def train_split(config: TrainConfig, data: RunData, split: splits.Split, out: Pa
         accelerator.wait_for_everyone()
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_uar=f"{row.get('val_uar', float('nan')):.3f}",
                         best=f"{best['uar']:.3f}@{best['epoch'] + 1}")
-        if config.progress and accelerator.is_main_process:
-            tqdm.write(_epoch_line(row, config.epochs))
+        if accelerator.is_main_process:
+            if config.progress:
+                tqdm.write(_epoch_line(row, config.epochs))
+            else:
+                log.info(_epoch_line(row, config.epochs))
         if config.patience and "val" in eval_sets and stale >= config.patience:
             log.info("early stopping: validation UAR has not improved for %d epochs", config.patience)
             break
@@ -495,20 +499,11 @@ def _make_accelerator(config: TrainConfig):
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
-    device = config.device
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise DeviceError("--device cuda was asked for, but PyTorch sees no CUDA GPU "
-                          "(torch.cuda.is_available() is False). Use --device cpu, or check the driver "
-                          "and that the CUDA build of PyTorch is installed.")
-    if device == "mps" and not torch.backends.mps.is_available():
-        raise DeviceError("--device mps was asked for, but this machine has no Apple GPU available")
-    if device not in ("auto", "cpu", "mps") and not device.startswith("cuda"):
-        raise ConfigError(f"--device must be auto, cpu, cuda or mps, got {device!r}")
-    cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available()
-                              and not torch.backends.mps.is_available())
+    device = resolve_device(config.device)
+    cpu = device.type == "cpu"
     precision = config.mixed_precision
     if precision == "auto":
-        if cpu or not torch.cuda.is_available():
+        if device.type != "cuda":
             precision = "no"
         else:
             precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"

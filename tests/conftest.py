@@ -84,3 +84,13 @@ def small_train_config(root: Path, out: Path, **changes):
                   test_actors=(8,), val_actors=(7,), head_lr=3e-3, max_seconds=2.5, progress=False, seed=0)
     values.update(changes)
     return TrainConfig(**values)
+
+
+@pytest.fixture(scope="session")
+def trained_run(corpus8, tmp_path_factory) -> Path:
+    """A small spectrogram-only basic4 model trained for 3 epochs on corpus8 (test actor 8)."""
+    from ser_lib import train
+
+    out = tmp_path_factory.mktemp("trained-run")
+    train.train(small_train_config(corpus8, out, epochs=3))
+    return out

@@ -105,6 +105,19 @@ def test_layer_weights_receive_gradients_and_cover_all_layers(tiny_backbone):
     assert grad is not None and torch.all(grad != 0)
 
 
+def test_layerdrop_is_off_so_every_layer_is_always_combined(tmp_path):
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    config = Wav2Vec2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64,
+                            conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+                            layerdrop=0.9)
+    model = SERModel(ModelConfig(backbone="w2v2", num_emotions=4, d_model=64, cnn_channels=(8, 16, 32)),
+                     encoder=Wav2Vec2Model(config)).train()
+    for _ in range(5):
+        states, _ = model.backbone.layers(torch.randn(2, SR) * 0.1, torch.tensor([SR, SR]))
+        assert states.shape[1] == 5
+
+
 def test_model_rebuilds_from_its_config_without_the_folder(tiny_backbone, tmp_path):
     folder = shutil.copytree(tiny_backbone, tmp_path / "copy")
     model = make(folder).eval()

@@ -1,0 +1,158 @@
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import (accuracy_score, f1_score, precision_recall_fscore_support, recall_score,
+                             roc_auc_score)
+
+from ser_lib import checkpoint, evaluate, train
+from ser_lib.errors import CheckpointError, SplitError
+from conftest import small_train_config
+
+LABELS = ["neutral", "happy", "sad", "angry", "fearful"]
+
+
+def fixed_predictions(seed=0, n=120):
+    rng = np.random.default_rng(seed)
+    y_true = rng.choice([0, 1, 2, 4], size=n)  # class 3 (angry) never appears in the test set
+    logits = rng.normal(size=(n, 5))
+    logits[np.arange(n), y_true] += 1.5  # better than chance, not perfect
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    return y_true, probs
+
+
+def test_metrics_match_scikit_learn_including_an_absent_class():
+    y_true, probs = fixed_predictions()
+    y_pred = probs.argmax(1)
+    assert 3 in set(y_pred)  # the absent class is still predicted sometimes
+    m = evaluate.compute_metrics(y_true, probs, LABELS)
+    present = [0, 1, 2, 4]
+    assert m["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert m["uar"] == pytest.approx(recall_score(y_true, y_pred, labels=present, average="macro"))
+    assert m["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, labels=present, average="macro"))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=range(5), zero_division=0)
+    for k, label in enumerate(LABELS):
+        row = m["per_class"][label]
+        assert row["support"] == s[k]
+        assert row["precision"] == pytest.approx(p[k])
+        if k == 3:
+            assert row["recall"] is None and row["f1"] is None and row["roc_auc"] is None
+        else:
+            assert row["recall"] == pytest.approx(r[k]) and row["f1"] == pytest.approx(f[k])
+            assert row["roc_auc"] == pytest.approx(roc_auc_score(y_true == k, probs[:, k]))
+    assert m["roc_auc_macro"] == pytest.approx(np.mean([roc_auc_score(y_true == k, probs[:, k]) for k in present]))
+    assert m["classes_without_test_clips"] == ["angry"]
+    assert np.asarray(m["confusion_matrix"]).sum() == len(y_true)
+
+
+def test_expected_calibration_error_by_hand():
+    probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
+    y = np.array([0, 1, 0, 0])
+    # bin of 0.9: accuracy 0.5, confidence 0.9; bin of 0.6: accuracy 1.0, confidence 0.6
+    ece, table = evaluate.expected_calibration_error(probs, y, bins=10)
+    assert ece == pytest.approx(0.5 * 0.4 + 0.5 * 0.4)
+    assert table["count"].sum() == 4
+
+
+def test_report_says_n_a_for_the_absent_class(tmp_path):
+    y_true, probs = fixed_predictions()
+    clips = pd.DataFrame({"file": [f"f{i}.wav" for i in range(len(y_true))], "path": "x", "actor": 21,
+                          "gender": "male", "emotion": [LABELS[k] for k in y_true], "intensity": "normal",
+                          "statement": 1, "repetition": 1})
+    pred = evaluate.Predictions(clips, probs, y_true, LABELS)
+    metrics = evaluate.write_evaluation(pred, tmp_path, model_path="m.pt", dataset_root="d", actors=[21])
+    report = (tmp_path / "report.md").read_text()
+    assert "| angry | 0.0000 | n/a | n/a | n/a | 0 |" in report
+    assert "No test clips for: angry" in report
+    assert json.loads((tmp_path / "metrics.json").read_text())["per_class"]["angry"]["recall"] is None
+    assert metrics["n_clips"] == 120
+
+
+def _headline(report: str, name: str) -> float:
+    line = next(line for line in report.splitlines() if line.startswith(f"| {name} |"))
+    return float(line.split("|")[2])
+
+
+def test_end_to_end_evaluation_is_complete_and_consistent(trained_run, tmp_path):
+    out = tmp_path / "eval"
+    run = subprocess.run([sys.executable, "-m", "ser_lib", "evaluate", "--model_path",
+                          str(trained_run / "best_model.pt"), "--output_dir", str(out), "--no_progress"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    for name in ("metrics.json", "predictions.csv", "report.md", "confusion_matrix.png", "roc.png",
+                 "per_class.png", "reliability.png"):
+        assert (out / name).stat().st_size > 0, name
+    metrics = json.loads((out / "metrics.json").read_text())
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert metrics["actors"] == [8] and metrics["n_clips"] == 28 == len(predictions)
+    assert np.asarray(metrics["confusion_matrix"]).sum() == metrics["n_clips"]
+    assert metrics["accuracy"] == pytest.approx(predictions["correct"].mean())
+    report = (out / "report.md").read_text()
+    assert _headline(report, "accuracy (WA)") == pytest.approx(metrics["accuracy"], abs=5e-5)
+    assert _headline(report, "UAR") == pytest.approx(metrics["uar"], abs=5e-5)
+    for section in ("Accuracy by intensity", "Accuracy by gender", "Accuracy by statement", "Accuracy by actor",
+                    "Most confused pairs", "Most confident mistakes", "![confusion matrix](confusion_matrix.png)"):
+        assert section in report
+    # the numbers agree with what training recorded for the same test actors
+    manifest = json.loads((trained_run / "manifest.json").read_text())
+    assert metrics["uar"] == pytest.approx(manifest["test_metrics"]["uar"], abs=1e-6)
+
+
+def test_kfold_folder_gets_a_summary_and_pooled_confusion(corpus8, tmp_path):
+    run_dir = tmp_path / "cv"
+    train.train(small_train_config(corpus8, run_dir, folds=2, quick=True, test_actors=None, val_actors=None))
+    summary = evaluate.evaluate_folds(run_dir, progress=False)
+    assert summary["folds"] == 2 and set(summary["uar"]) == {"mean", "std"}
+    assert np.asarray(summary["pooled_confusion_matrix"]).sum() == 8 * 28  # every actor tested once
+    for name in ("summary.json", "summary.csv", "summary.md", "confusion_matrix_pooled.png"):
+        assert (run_dir / "evaluation" / name).exists()
+    assert (run_dir / "fold1" / "evaluation" / "report.md").exists()
+    assert "mean ± std" in (run_dir / "evaluation" / "summary.md").read_text()
+
+
+def test_bad_checkpoints_get_clear_errors(trained_run, tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"this is not a checkpoint" * 10)
+    with pytest.raises(CheckpointError, match="not a readable ser-course checkpoint"):
+        checkpoint.load(junk)
+    payload = torch.load(trained_run / "best_model.pt", weights_only=True)
+    payload["format_version"] = 99
+    old = tmp_path / "future.pt"
+    torch.save(payload, old)
+    with pytest.raises(CheckpointError, match="format version 99"):
+        checkpoint.load(old)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes((trained_run / "best_model.pt").read_bytes()[:5000])
+    with pytest.raises(CheckpointError):
+        checkpoint.load(truncated)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        checkpoint.load(tmp_path / "missing.pt")
+
+
+def test_label_set_mismatch_and_missing_actors(trained_run, corpus8, tmp_path):
+    model = trained_run / "best_model.pt"
+    with pytest.raises(CheckpointError, match="predicts 4 classes .* asks for neutral, calm"):
+        evaluate.evaluate_checkpoint(model, emotion_subset="all", progress=False)
+    partial = tmp_path / "partial"
+    shutil.copytree(corpus8 / "Actor_01", partial / "Actor_01")
+    with pytest.raises(SplitError, match="actors 08 .* are not in"):
+        evaluate.evaluate_checkpoint(model, dataset_root=partial, progress=False)
+
+
+def test_unloadable_audio_is_listed_not_dropped_silently(trained_run, corpus8, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(corpus8 / "Actor_08", root / "Actor_08")
+    broken = root / "Actor_08" / "03-01-05-02-01-01-08.wav"
+    data = bytearray(broken.read_bytes())
+    broken.write_bytes(bytes(data[:44]) + bytes(len(data) - 44))  # valid header, all-zero samples
+    metrics = evaluate.evaluate_checkpoint(trained_run / "best_model.pt", dataset_root=root,
+                                           output_dir=tmp_path / "eval", progress=False)
+    assert metrics["n_clips"] == 27
+    assert [f["path"] for f in metrics["failed_files"]] == [str(broken.resolve())]
+    report = (tmp_path / "eval" / "report.md").read_text()
+    assert "Files that could not be loaded" in report and broken.name in report
