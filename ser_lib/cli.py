@@ -113,6 +113,49 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_infer(args: argparse.Namespace) -> int:
+    from . import live
+    from .inference import Predictor, StreamingPredictor
+
+    if args.list_devices:
+        print(live.format_devices(live.input_devices()))
+        return 0
+    if not args.model_path:
+        print("error: --model_path is required (a best_model.pt from `python -m ser_lib train`)", file=sys.stderr)
+        return 2
+    if bool(args.input) == bool(args.mic):
+        print("error: give either --input FILE or --mic", file=sys.stderr)
+        return 2
+    predictor = Predictor.from_checkpoint(args.model_path, device=args.compute_device, optimize=args.optimize)
+    if args.input and args.whole:
+        prediction = predictor.predict_file(args.input)
+        print(f"{args.input}: {prediction.label} ({prediction.confidence:.2f})")
+        for label, p in sorted(prediction.as_dict().items(), key=lambda kv: -kv[1]):
+            print(f"  {label:<10} {p:.3f}  {'█' * int(round(p * 40))}")
+        return 0
+    source = live.FileSource(args.input, realtime=args.realtime) if args.input else live.MicrophoneSource(args.device)
+    stream = StreamingPredictor(predictor, source.sample_rate, window=args.window, hop=args.hop,
+                                smoothing=args.smoothing)
+    if args.text or (args.input and not args.save_frames):
+        view = live.TextView()
+    elif args.save_frames or live.has_display():
+        view = live.PlotView(predictor.labels, interactive=live.has_display() and not args.input,
+                             save_frames=args.save_frames)
+    else:
+        print("no display: showing the text view (use --save-frames DIR for pictures)", file=sys.stderr)
+        view = live.TextView()
+    if args.mic:
+        print(f"listening on {source.device if source.device is not None else 'the default microphone'} at "
+              f"{source.sample_rate} Hz; Ctrl-C stops", file=sys.stderr)
+    results = live.run_live(stream, source, view, max_seconds=args.max_seconds)
+    spoken = [r for r in results if r.speech]
+    if spoken:
+        latency = sorted(r.latency_ms for r in spoken)
+        print(f"{len(results)} hops, {len(spoken)} with speech; latency median {latency[len(latency) // 2]:.0f} ms",
+              file=sys.stderr)
+    return 0
+
+
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     from .train import TrainConfig
 
@@ -204,6 +247,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--no_progress", dest="progress", action="store_false")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("infer", help="predict emotions in a file or live from the microphone")
+    p.add_argument("--model_path", help="a best_model.pt")
+    p.add_argument("--input", help="an audio file: prints the per-window timeline")
+    p.add_argument("--whole", action="store_true", help="with --input: one prediction for the whole file")
+    p.add_argument("--mic", action="store_true", help="live from the microphone")
+    p.add_argument("--device", help="microphone: index or name (see --list-devices)")
+    p.add_argument("--list-devices", "--list_devices", dest="list_devices", action="store_true",
+                   help="list input devices and exit")
+    p.add_argument("--window", type=float, default=3.0, help="seconds of audio per prediction (default 3)")
+    p.add_argument("--hop", type=float, default=0.5, help="seconds between predictions (default 0.5)")
+    p.add_argument("--smoothing", type=float, default=0.5, help="weight of the newest window in the smoothing")
+    p.add_argument("--text", action="store_true", help="text view even when a display is available")
+    p.add_argument("--save-frames", "--save_frames", dest="save_frames", metavar="DIR",
+                   help="draw the live window into DIR/frame_NNNNN.png")
+    p.add_argument("--realtime", action="store_true", help="with --input: replay at real-time speed")
+    p.add_argument("--max_seconds", type=float, default=None, help="stop after this much audio")
+    p.add_argument("--compute_device", default="auto", help="where the model runs (auto, cpu, cuda)")
+    p.add_argument("--optimize", default="none", choices=["none", "int8"],
+                   help="int8: dynamic quantisation of linear layers (CPU)")
+    p.set_defaults(func=_cmd_infer)
     return parser
 
 
