@@ -1,13 +1,25 @@
-# ser-course: `make run` sets up .venv and runs the main job on the synthetic corpus;
-# `make test` runs every test. See README.md.
+# ser-course. `make run`: set up .venv and run the main job on the synthetic corpus;
+# `make test`: every test, notebooks included. See README.md.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-RUN_DIR ?= runs/synthetic
+
 # the main job: the spectrogram-only model on the synthetic corpus (about 7 minutes on 2 CPU cores)
+RUN_DIR    ?= runs/synthetic
 RUN_EPOCHS ?= 20
 
-.PHONY: install run test clean
+# `make train` / `make evaluate`: notebooks 04 and 05 run headlessly by papermill
+RUN          ?= runs/train
+DATASET_ROOT ?=
+EPOCHS       ?= 50
+SUBSET       ?= all
+BACKBONE     ?= none
+FREEZE       ?= feature_encoder
+BATCH_SIZE   ?= 16
+FOLDS        ?=
+PAPERMILL    := $(PY) -m papermill -k python3 --cwd notebooks
+
+.PHONY: install run test train evaluate lab figures strip clean
 
 install: $(VENV)/.installed
 
@@ -16,6 +28,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ser-course)"
 	touch $@
 
 run: install
@@ -26,6 +39,25 @@ run: install
 
 test: install
 	$(PY) -m pytest
+
+train: install
+	mkdir -p $(RUN)
+	$(PAPERMILL) notebooks/04_training.ipynb $(RUN)/04_training.ipynb -p output_dir $(abspath $(RUN)) \
+		-p epochs $(EPOCHS) -p emotion_subset $(SUBSET) -p backbone $(BACKBONE) -p freeze $(FREEZE) \
+		-p batch_size $(BATCH_SIZE) $(if $(DATASET_ROOT),-p dataset_root $(abspath $(DATASET_ROOT))) \
+		$(if $(FOLDS),-p folds $(FOLDS))
+	@echo "run saved in $(RUN) (executed notebook: $(RUN)/04_training.ipynb)"
+
+evaluate: install
+	$(PAPERMILL) notebooks/05_evaluation.ipynb $(RUN)/05_evaluation.ipynb -p run_dir $(abspath $(RUN)) \
+		$(if $(DATASET_ROOT),-p dataset_root $(abspath $(DATASET_ROOT)))
+	@echo "report: $(RUN)/evaluation/report.md (executed notebook: $(RUN)/05_evaluation.ipynb)"
+
+lab: install
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+strip: install
+	$(PY) scripts/strip_notebooks.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

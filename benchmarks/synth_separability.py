@@ -17,20 +17,11 @@ import argparse
 import os
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import confusion_matrix, recall_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from ser_lib import audio, features, ravdess, splits, synth
-
-
-def _stats(path: str) -> dict[str, float]:
-    return features.clip_statistics(audio.load(path))
+from ser_lib import audio, baseline, features, ravdess, splits, synth
 
 
 def main() -> None:
@@ -53,36 +44,24 @@ def main() -> None:
           f"on {os.cpu_count()} cores ({out})")
 
     start = time.perf_counter()
-    with ProcessPoolExecutor() as pool:
-        rows = list(pool.map(_stats, clips["path"], chunksize=16))
-    x = pd.DataFrame(rows).to_numpy()
-    y = clips["emotion_code"].to_numpy()
-    print(f"features: {x.shape[1]} per clip in {time.perf_counter() - start:.1f} s")
+    table = baseline.feature_table(clips, cache=False)
+    print(f"features: {table.shape[1]} per clip in {time.perf_counter() - start:.1f} s")
 
-    labels = list(ravdess.EMOTIONS)
-    names = [ravdess.EMOTIONS[c] for c in labels]
-    pooled = np.zeros((len(labels), len(labels)), dtype=int)
-    uars = []
-    for split in splits.kfold_splits(ravdess.actors_of(clips), args.folds):
-        train = clips["actor"].isin(split.train + split.val).to_numpy()
-        test = clips["actor"].isin(split.test).to_numpy()
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.5))
-        model.fit(x[train], y[train])
-        pred = model.predict(x[test])
-        uar = recall_score(y[test], pred, average="macro")
-        uars.append(uar)
-        pooled += confusion_matrix(y[test], pred, labels=labels)
-        print(f"  {split.name} test actors {' '.join(f'{a:02d}' for a in split.test)}: UAR {uar:.3f}")
-    print(f"logistic regression, actor-wise {len(uars)}-fold: UAR {np.mean(uars):.3f} ± {np.std(uars):.3f} "
-          f"(chance {1 / len(labels):.3f})")
-
+    result = baseline.cross_validate(table, clips, split="actor", folds=args.folds)
+    groups = splits.kfold_groups(ravdess.actors_of(clips), args.folds)
+    for i, (group, uar) in enumerate(zip(groups, result["per_fold_uar"])):
+        print(f"  fold{i + 1} test actors {' '.join(f'{a:02d}' for a in group)}: UAR {uar:.3f}")
+    print(f"logistic regression, actor-wise {len(groups)}-fold: UAR {result['uar']:.3f} ± {result['uar_std']:.3f} "
+          f"(chance {1 / len(result['labels']):.3f})")
+    names = [ravdess.EMOTIONS[c] for c in result["labels"]]
+    pooled = result["confusion"]
     print("\npooled confusion matrix (rows: true, columns: predicted):")
     print(pd.DataFrame(pooled, index=names, columns=[n[:5] for n in names]).to_string())
     recall = pooled.diagonal() / pooled.sum(1)
     print("\nrecall per emotion: " + ", ".join(f"{n} {r:.2f}" for n, r in zip(names, recall)))
     pairs = []
-    for i in range(len(labels)):
-        for j in range(i + 1, len(labels)):
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
             pairs.append((pooled[i, j] + pooled[j, i], names[i], names[j]))
     pairs.sort(reverse=True)
     print("most confused pairs (both directions): " +

@@ -102,9 +102,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     if target.is_dir():
         target = target / "best_model.pt"
-    metrics = evaluate.evaluate_checkpoint(target, actors=ravdess.parse_actor_list(args.actors),
-                                           emotion_subset=args.emotion_subset, **options)
-    out = Path(args.output_dir) if args.output_dir else target.parent / "evaluation"
+    result = evaluate.evaluate_checkpoint(target, actors=ravdess.parse_actor_list(args.actors),
+                                          emotion_subset=args.emotion_subset, **options)
+    metrics, out = result.metrics, result.folder
     actors = " ".join(f"{a:02d}" for a in metrics["actors"])
     print(f"actors {actors}, {metrics['n_clips']} clips: UAR {metrics['uar']:.3f}, accuracy {metrics['accuracy']:.3f}, "
           f"macro-F1 {metrics['macro_f1']:.3f}, ROC AUC {metrics['roc_auc_macro'] or float('nan'):.3f}, "

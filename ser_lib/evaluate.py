@@ -39,6 +39,15 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class Evaluation:
+    """What :func:`evaluate_checkpoint` produced: the metrics, the per-clip predictions and the folder."""
+
+    metrics: dict
+    predictions: "Predictions"
+    folder: Path
+
+
+@dataclass
 class Predictions:
     """Per-clip probabilities of one evaluation, with the clip table rows they belong to."""
 
@@ -344,8 +353,8 @@ def predict_checkpoint(loaded: ckpt_io.Checkpoint, clips: pd.DataFrame, batch_si
 def evaluate_checkpoint(model_path: str | Path, dataset_root: str | Path | None = None,
                         actors: tuple[int, ...] | None = None, emotion_subset: str | None = None,
                         output_dir: str | Path | None = None, batch_size: int = 16, device: str = "auto",
-                        progress: bool = True) -> dict:
-    """Evaluate one checkpoint and write metrics, predictions, figures and report; return the metrics."""
+                        progress: bool = True) -> Evaluation:
+    """Evaluate one checkpoint and write metrics, predictions, figures and report into ``output_dir``."""
     device = resolve_device(device)
     loaded = ckpt_io.load(model_path, device)
     if emotion_subset is not None and emotion_subset != loaded.emotion_subset:
@@ -374,8 +383,9 @@ def evaluate_checkpoint(model_path: str | Path, dataset_root: str | Path | None 
     clips = clips[clips["actor"].isin(wanted)].reset_index(drop=True)
     pred = predict_checkpoint(loaded, clips, batch_size, device, progress)
     out = Path(output_dir) if output_dir else Path(model_path).parent / "evaluation"
-    return write_evaluation(pred, out, model_path=str(model_path), dataset_root=str(root),
-                            actors=sorted(wanted), leaked_actors=leaked)
+    metrics = write_evaluation(pred, out, model_path=str(model_path), dataset_root=str(root),
+                               actors=sorted(wanted), leaked_actors=leaked)
+    return Evaluation(metrics, pred, out)
 
 
 def write_evaluation(pred: Predictions, out: Path, **meta) -> dict:
@@ -408,7 +418,7 @@ def evaluate_folds(run_dir: str | Path, dataset_root: str | Path | None = None, 
     rows, pooled = [], []
     for path in folds:
         metrics = evaluate_checkpoint(path, dataset_root, batch_size=batch_size, device=device, progress=progress,
-                                      output_dir=path.parent / "evaluation")
+                                      output_dir=path.parent / "evaluation").metrics
         rows.append({"fold": path.parent.name, "actors": " ".join(f"{a:02d}" for a in metrics["actors"]),
                      "clips": metrics["n_clips"], **{k: metrics[k] for k in
                                                      ("accuracy", "uar", "macro_f1", "roc_auc_macro", "ece")}})

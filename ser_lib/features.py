@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -181,22 +182,34 @@ class FeatureCache:
                           sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()
 
-    def get(self, path: str | Path, name: str, params, compute: Callable[[], object]):
-        key = self.key(path, name, params)
-        npy, js = self.folder / f"{key}.npy", self.folder / f"{key}.json"
+    def _files(self, key: str) -> tuple[Path, Path]:
+        return self.folder / f"{key}.npy", self.folder / f"{key}.json"
+
+    def lookup(self, key: str):
+        """The stored value for ``key``, or ``None``."""
+        npy, js = self._files(key)
         if npy.exists():
             return np.load(npy)
         if js.exists():
             return json.loads(js.read_text())
-        value = compute()
-        tmp_suffix = f".tmp{np.random.randint(1 << 30)}"
+        return None
+
+    def put(self, key: str, value) -> None:
+        """Store ``value`` atomically (a NumPy array as .npy, anything else as JSON)."""
+        npy, js = self._files(key)
+        target = npy if isinstance(value, np.ndarray) else js
+        tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
         if isinstance(value, np.ndarray):
-            tmp = npy.with_suffix(tmp_suffix)
             with open(tmp, "wb") as f:
                 np.save(f, value)
-            tmp.replace(npy)
         else:
-            tmp = js.with_suffix(tmp_suffix)
             tmp.write_text(json.dumps(value))
-            tmp.replace(js)
+        tmp.replace(target)
+
+    def get(self, path: str | Path, name: str, params, compute: Callable[[], object]):
+        key = self.key(path, name, params)
+        value = self.lookup(key)
+        if value is None:
+            value = compute()
+            self.put(key, value)
         return value

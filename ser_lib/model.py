@@ -452,6 +452,39 @@ class SERModel(nn.Module):
         gender = self.gender_head(pooled) if self.gender_head is not None else None
         return SEROutput(self.emotion_head(pooled), gender, attention, mask)
 
+    @torch.no_grad()
+    def describe_shapes(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> list[tuple[str, tuple]]:
+        """The output shape of every stage for one forward pass (notebook 03 prints them)."""
+        stages = []
+        if self.spectrogram is not None:
+            stages += [("log-mel", self.spectrogram.mel)]
+            stages += [(f"CNN block {i + 1}", b["pool"]) for i, b in enumerate(self.spectrogram.blocks)]
+            stages += [("spectrogram projection", self.spectrogram.proj)]
+        if self.backbone is not None:
+            stages += [("encoder last layer", self.backbone.encoder), ("encoder projection", self.backbone_proj)]
+        stages += [("fusion", self.fusion), ("context transformer", self.context),
+                   ("attention pooling", self.pooling), ("emotion head", self.emotion_head)]
+        if self.gender_head is not None:
+            stages.append(("gender head", self.gender_head))
+        shapes: list[tuple[str, tuple]] = []
+
+        def hook(name):
+            def record(module, inputs, output):
+                first = output[0] if isinstance(output, tuple) else getattr(output, "last_hidden_state", output)
+                shapes.append((name, tuple(first.shape)))
+            return record
+
+        handles = [module.register_forward_hook(hook(name)) for name, module in stages]
+        try:
+            was_training = self.training
+            self.eval()
+            self(wave, lengths)
+            self.train(was_training)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return shapes
+
     def set_normalization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Per-band log-mel statistics of the training data (stored in the state dict)."""
         if self.spectrogram is not None:

@@ -34,6 +34,12 @@ def synthetic_root(actors: int = 24, seed: int = 0, progress: bool = True) -> Pa
     return synth.generate(synthetic_dir(actors, seed), actors=actors, seed=seed, progress=progress)
 
 
+def project_path(path: str | Path) -> Path:
+    """A relative path taken from the project root (notebooks run from different folders)."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
 def figures_dir() -> Path:
     """The project's ``figures/`` folder (what README shows)."""
     return PROJECT_ROOT / "figures"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 import matplotlib
+import numpy as np
 
 from . import paths
 
@@ -63,3 +64,184 @@ def new_figure(*args, **kwargs):
 
     set_style()
     return plt.subplots(*args, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures of the dataset and of training (notebooks 01, 02, 04 and README)
+# ----------------------------------------------------------------------------------------------
+def class_balance(clips):
+    """Clips per emotion and intensity, and actors per gender."""
+    import pandas as pd
+
+    from .ravdess import EMOTIONS
+
+    fig, (ax1, ax2) = new_figure(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [3, 1]})
+    order = [e for e in EMOTIONS.values() if e in set(clips["emotion"])]
+    counts = pd.crosstab(clips["emotion"], clips["intensity"]).reindex(order).fillna(0)
+    bottom = np.zeros(len(order))
+    for intensity, alpha in (("normal", 1.0), ("strong", 0.55)):
+        if intensity in counts:
+            ax1.bar(order, counts[intensity], bottom=bottom, color=colours(order), alpha=alpha,
+                    edgecolor="black", linewidth=0.4, label=intensity)
+            bottom += counts[intensity].to_numpy()
+    ax1.set_ylabel("clips")
+    ax1.set_title("Clips per emotion (solid: normal, light: strong intensity)")
+    ax1.tick_params(axis="x", rotation=30)
+    genders = clips.groupby("gender")["actor"].nunique()
+    ax2.bar(genders.index, genders.values, color=["#c47ab0", "#5a8fc4"][: len(genders)])
+    ax2.set_title("Actors per gender")
+    fig.tight_layout()
+    return fig
+
+
+def durations(clips):
+    """Histogram of clip durations per emotion."""
+    fig, ax = new_figure(figsize=(7, 3.5))
+    for emotion, group in clips.groupby("emotion", sort=False):
+        ax.hist(group["duration"], bins=30, histtype="step", lw=1.6, color=EMOTION_COLOURS.get(emotion),
+                label=emotion)
+    ax.set_xlabel("duration (s)")
+    ax.set_ylabel("clips")
+    ax.set_title("Clip durations")
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def waveforms(rows, sr: int = 16000):
+    """The waveform of each clip in ``rows`` (e.g. :func:`ravdess.one_per_emotion`), one panel each."""
+    from . import audio
+
+    fig, axes = new_figure(len(rows), 1, figsize=(9, 1.2 * len(rows)), sharex=True, sharey=True)
+    for ax, (_, row) in zip(np.atleast_1d(axes), rows.iterrows()):
+        wave = audio.load(row["path"], sr)
+        ax.plot(np.arange(len(wave)) / sr, wave, color=EMOTION_COLOURS.get(row["emotion"]), lw=0.5)
+        ax.set_ylabel(row["emotion"], rotation=0, ha="right", va="center")
+        ax.set_yticks([])
+    np.atleast_1d(axes)[-1].set_xlabel("time (s)")
+    fig.suptitle("Waveforms, one clip per emotion", fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def spectrograms(rows, sr: int = 16000):
+    """Log-mel spectrogram of each clip in ``rows``, in a grid (the model's view of the audio)."""
+    from . import audio, features
+
+    n = len(rows)
+    cols = 4 if n > 4 else n
+    r = int(np.ceil(n / cols))
+    fig, axes = new_figure(r, cols, figsize=(3.6 * cols, 2.6 * r), squeeze=False)
+    for ax, (_, row) in zip(axes.flat, rows.iterrows()):
+        spec = features.log_mel(audio.trim_silence(audio.load(row["path"], sr), sr))
+        ax.imshow(spec, origin="lower", aspect="auto", cmap="magma",
+                  extent=(0, spec.shape[1] / 100, 0, spec.shape[0]))
+        ax.set_title(row["emotion"], color=EMOTION_COLOURS.get(row["emotion"]))
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("mel band")
+        ax.grid(False)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def prosody_contours(rows, sr: int = 16000):
+    """Pitch (pYIN) and energy contours of each clip in ``rows``, overlaid per emotion."""
+    from . import audio, features
+
+    fig, (ax_f0, ax_rms) = new_figure(1, 2, figsize=(12, 3.8))
+    for _, row in rows.iterrows():
+        p = features.prosody(audio.trim_silence(audio.load(row["path"], sr), sr), sr, method="pyin")
+        colour = EMOTION_COLOURS.get(row["emotion"])
+        ax_f0.plot(p.times, p.f0, color=colour, lw=1.5, label=row["emotion"])
+        ax_rms.plot(p.times, p.rms_db, color=colour, lw=1.2, label=row["emotion"])
+    ax_f0.set_title("Pitch (F0)")
+    ax_f0.set_ylabel("Hz")
+    ax_rms.set_title("Energy")
+    ax_rms.set_ylabel("dBFS")
+    for ax in (ax_f0, ax_rms):
+        ax.set_xlabel("time (s)")
+    ax_rms.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(history):
+    """Loss and validation metrics per epoch from a run's ``history.csv`` (a path or a DataFrame)."""
+    import pandas as pd
+
+    if not isinstance(history, pd.DataFrame):
+        history = pd.read_csv(history)
+    epochs = history["epoch"] + 1
+    fig, (ax_loss, ax_score) = new_figure(1, 2, figsize=(11, 3.8))
+    ax_loss.plot(epochs, history["train_loss"], label="train", color="#3b6fb6")
+    if "val_loss" in history:
+        ax_loss.plot(epochs, history["val_loss"], label="validation", color="#d1453b")
+    ax_loss.set_title("Loss")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.legend()
+    ax_score.plot(epochs, history["train_accuracy"], label="train accuracy", color="#3b6fb6", ls="--")
+    for key, colour in (("val_uar", "#d1453b"), ("val_accuracy", "#f2b134"), ("val_macro_f1", "#6b8e23")):
+        if key in history:
+            ax_score.plot(epochs, history[key], label=key.replace("val_", "validation "), color=colour)
+    if "val_uar" in history:
+        best = history["val_uar"].idxmax()
+        ax_score.axvline(epochs[best], color="#999999", ls=":", lw=1)
+        ax_score.annotate(f"best UAR {history['val_uar'][best]:.3f}", (epochs[best], history["val_uar"][best]),
+                          textcoords="offset points", xytext=(5, -15), fontsize=8)
+    ax_score.set_ylim(0, 1)
+    ax_score.set_title("Scores")
+    ax_score.set_xlabel("epoch")
+    ax_score.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def projection(table, clips, colour_by: str = "emotion", method: str = "pca", seed: int = 0, ax=None):
+    """2-D projection (PCA or t-SNE) of standardised clip features, coloured by emotion or actor."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+    from sklearn.preprocessing import StandardScaler
+
+    x = StandardScaler().fit_transform(table.to_numpy())
+    if method == "tsne":
+        xy = TSNE(n_components=2, random_state=seed, init="pca", perplexity=30).fit_transform(x)
+    else:
+        xy = PCA(n_components=2, random_state=seed).fit_transform(x)
+    if ax is None:
+        fig, ax = new_figure(figsize=(5.5, 5))
+    else:
+        fig = ax.figure
+    values = clips[colour_by].to_numpy()
+    if colour_by == "emotion":
+        for emotion in dict.fromkeys(values):
+            mask = values == emotion
+            ax.scatter(xy[mask, 0], xy[mask, 1], s=10, color=EMOTION_COLOURS.get(emotion), label=emotion, alpha=0.8)
+        ax.legend(fontsize=7, markerscale=1.5, ncol=2)
+    else:
+        points = ax.scatter(xy[:, 0], xy[:, 1], s=10, c=values.astype(float), cmap="tab20", alpha=0.8)
+        fig.colorbar(points, ax=ax, label=colour_by)
+    ax.set_title(f"{method.upper()} of clip features, by {colour_by}")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return fig
+
+
+def stream_timeline(results, labels: list[str]):
+    """Smoothed probabilities of a stream over time (stacked), grey where there was no speech."""
+    fig, ax = new_figure(figsize=(10, 3.2))
+    times = np.array([r.time for r in results])
+    probs = np.array([r.smoothed if r.smoothed is not None else np.zeros(len(labels)) for r in results])
+    ax.stackplot(times, probs.T, colors=colours(labels), labels=labels, alpha=0.85, step="post")
+    for r in results:
+        if not r.speech:
+            ax.axvspan(r.time - 0.25, r.time + 0.25, color="#dddddd", lw=0)
+    ax.set_xlim(times.min() if len(times) else 0, times.max() if len(times) else 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("probability")
+    ax.set_title("Stream timeline (smoothed; grey: no speech)")
+    ax.legend(fontsize=7, ncol=len(labels), loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    fig.tight_layout()
+    return fig

@@ -268,6 +268,18 @@ def select_emotions(clips: pd.DataFrame, subset: str) -> pd.DataFrame:
     return clips[clips["emotion_code"].isin(codes)].reset_index(drop=True)
 
 
+def one_per_emotion(clips: pd.DataFrame, actor: int | None = None, intensity: str = "strong",
+                    statement: int = 1) -> pd.DataFrame:
+    """One clip per emotion of one actor (the first by default), for listening and figures.
+
+    Neutral has only normal intensity, so it is taken at normal intensity.
+    """
+    actor = actor if actor is not None else int(clips["actor"].min())
+    pick = clips[(clips["actor"] == actor) & (clips["statement"] == statement) & (clips["repetition"] == 1)]
+    pick = pick[(pick["intensity"] == intensity) | (pick["emotion"] == "neutral")]
+    return pick.drop_duplicates("emotion").sort_values("emotion_code").reset_index(drop=True)
+
+
 def summary_tables(clips: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Counts a reader checks first: clips per actor and emotion, per emotion and intensity, per gender."""
     order = [e for e in EMOTIONS.values() if e in set(clips["emotion"])]

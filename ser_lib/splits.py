@@ -103,8 +103,8 @@ def kfold_groups(actors: Iterable[int], k: int | None = None) -> list[tuple[int,
     k = 5 if k is None else int(k)
     if k < 2:
         raise SplitError(f"K-fold needs at least 2 folds, got {k}")
-    if k > len(available) - 1:
-        raise SplitError(f"{k} folds need at least {k + 1} actors, but only {len(available)} are present")
+    if k > len(available):
+        raise SplitError(f"{k} folds need at least {k} actors, but only {len(available)} are present")
     size, extra = divmod(len(available), k)
     groups, start = [], 0
     for i in range(k):

@@ -40,7 +40,7 @@ from .ravdess import EMOTIONS, STATEMENTS, ClipName, gender_of
 
 log = logging.getLogger(__name__)
 
-SYNTH_VERSION = 2
+SYNTH_VERSION = 3
 MANIFEST = "synth.json"
 DEFAULT_SR = 16_000
 
@@ -145,7 +145,7 @@ def make_voice(actor: int, seed: int) -> tuple[Voice, dict[int, np.ndarray]]:
         mic_tilt=float(rng.normal(0, 1.0)),
         mic_peak_hz=float(rng.uniform(800, 4000)),
         mic_peak_db=float(rng.normal(0, 2.5)),
-        noise_db=float(rng.uniform(-72, -60)),
+        noise_db=float(rng.uniform(-80, -68)),
     )
     habits = {code: rng.normal(0, 0.4, size=_FIELD_SCALE.shape) * _FIELD_SCALE for code in EMOTIONS}
     habits[1] = habits[1] * 0.5  # an actor's neutral is their baseline: small habits only
@@ -489,6 +489,21 @@ def write_examples(out: str | Path, actor: int = 1, seed: int = 0, intensity: in
         sf.write(str(path), synthesize(name, seed, sr), sr, subtype="PCM_16")
         paths.append(path)
     return paths
+
+
+def write_demo_clip(path: str | Path, emotions: tuple[int, ...] = (5, 4, 3, 1), actor: int = 2, seed: int = 0,
+                    pause: float = 1.5, sr: int = DEFAULT_SR) -> Path:
+    """One file with a strong clip of each emotion in ``emotions`` and pauses between them (a
+    stand-in for a microphone in notebook 06)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    gap = np.zeros(int(pause * sr), dtype=np.float32)
+    parts = [gap]
+    for emotion in emotions:
+        name = ClipName(3, 1, emotion, 1 if emotion == 1 else 2, 1, 1, actor)
+        parts += [synthesize(name, seed, sr), gap]
+    sf.write(str(path), np.concatenate(parts), sr, subtype="PCM_16")
+    return path
 
 
 def voice_table(actors: int = 24, seed: int = 0) -> list[dict]:

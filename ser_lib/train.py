@@ -175,6 +175,22 @@ def train(config: TrainConfig) -> dict:
     return summary
 
 
+DEMO_VERSION = 1
+
+
+def demo_checkpoint(progress: bool = True) -> Path:
+    """A small spectrogram-only model of the synthetic corpus, trained once into the cache (~2 min
+    on a CPU); notebooks 03, 05 and 06 use it when no model of your own is given."""
+    from .synth import SYNTH_VERSION
+
+    out = paths.cache_dir() / f"demo-model-v{DEMO_VERSION}-synthetic-v{SYNTH_VERSION}"
+    manifest = out / "manifest.json"
+    if manifest.exists() and json.loads(manifest.read_text()).get("status") == "finished":
+        return out / "best_model.pt"
+    train(TrainConfig(output_dir=str(out), backbone="none", epochs=6, patience=0, progress=progress))
+    return out / "best_model.pt"
+
+
 def load_run_data(config: TrainConfig) -> RunData:
     """Index the dataset (the synthetic corpus when none is given), select the subset, decode audio."""
     root = config.dataset_root or str(paths.synthetic_root(progress=config.progress))

@@ -151,7 +151,7 @@ def test_unloadable_audio_is_listed_not_dropped_silently(trained_run, corpus8, t
     data = bytearray(broken.read_bytes())
     broken.write_bytes(bytes(data[:44]) + bytes(len(data) - 44))  # valid header, all-zero samples
     metrics = evaluate.evaluate_checkpoint(trained_run / "best_model.pt", dataset_root=root,
-                                           output_dir=tmp_path / "eval", progress=False)
+                                           output_dir=tmp_path / "eval", progress=False).metrics
     assert metrics["n_clips"] == 27
     assert [f["path"] for f in metrics["failed_files"]] == [str(broken.resolve())]
     report = (tmp_path / "eval" / "report.md").read_text()
