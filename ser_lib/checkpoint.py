@@ -8,7 +8,7 @@ order, the emotion subset, the split, the audio settings and the metrics at savi
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -34,11 +34,12 @@ class Checkpoint:
     metrics: dict
     train_config: dict
     path: Path
+    normalization: dict = field(default_factory=dict)
 
 
 def checkpoint_payload(model: SERModel, *, labels: list[str], emotion_codes: list[int], emotion_subset: str,
                        split: dict, audio: AudioSettings, metrics: dict, train_config: dict,
-                       extra: dict | None = None) -> dict:
+                       normalization: dict | None = None, extra: dict | None = None) -> dict:
     """The dict that :func:`save` writes (tensors on the CPU, everything else plain)."""
     payload = {
         "format": FORMAT,
@@ -52,6 +53,7 @@ def checkpoint_payload(model: SERModel, *, labels: list[str], emotion_codes: lis
         "audio": asdict(audio),
         "metrics": metrics,
         "train_config": train_config,
+        "normalization": normalization or {},
     }
     payload.update(extra or {})
     return payload
@@ -99,4 +101,5 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
         emotion_subset=payload["emotion_subset"], split=payload["split"],
         audio=AudioSettings(**payload["audio"]), metrics=payload.get("metrics", {}),
         train_config=payload.get("train_config", {}), path=Path(path),
+        normalization=payload.get("normalization", {}),
     )

@@ -42,6 +42,11 @@ class AudioSettings:
         return audio.trim_silence(wave, self.sample_rate, self.trim_db) if self.trim_db else wave
 
 
+def center_crop(wave: np.ndarray, settings: AudioSettings) -> np.ndarray:
+    """At most ``settings.max_seconds`` from the middle of a clip (evaluation and inference)."""
+    return audio.pad_or_crop(wave, min(len(wave), settings.max_samples), mode="center")
+
+
 def load_clips(paths: Sequence[str], settings: AudioSettings, progress: bool = True,
                workers: int = 4) -> tuple[list[np.ndarray | None], list[tuple[str, str]]]:
     """Decode, resample and trim every clip; failures are returned as ``(path, reason)``, not raised."""
@@ -71,7 +76,8 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def __init__(self, clips: pd.DataFrame, waves: Sequence[np.ndarray], labels: Sequence[int],
                  settings: AudioSettings, *, train: bool, seed: int = 0,
-                 augment: WaveAugment | None = None, states_cache=None):
+                 augment: WaveAugment | None = None, states_cache=None,
+                 extras: dict[str, np.ndarray] | None = None):
         if len(clips) != len(waves) or len(waves) != len(labels):
             raise ValueError("clips, waves and labels must have the same length")
         self.clips = clips.reset_index(drop=True)
@@ -83,6 +89,10 @@ class ClipDataset(torch.utils.data.Dataset):
         self.seed = seed
         self.augment = augment if train else None
         self.states_cache = states_cache
+        self.extras = {k: np.asarray(v, dtype=np.float32) for k, v in (extras or {}).items()}
+        for key, values in self.extras.items():
+            if len(values) != len(self.waves):
+                raise ValueError(f"extra input {key!r} has {len(values)} rows for {len(self.waves)} clips")
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -95,10 +105,11 @@ class ClipDataset(torch.utils.data.Dataset):
         wave = self.waves[i]
         limit = self.settings.max_samples
         item = {"emotion": int(self.labels[i]), "gender": int(self.genders[i]), "index": i}
+        item.update({key: values[i] for key, values in self.extras.items()})
         if self.states_cache is not None:
             # Cached encoder layers were computed on the centre crop; crop both alike, without
             # waveform augmentation for the encoder branch (it never sees augmented audio).
-            wave = audio.pad_or_crop(wave, min(len(wave), limit), mode="center")
+            wave = center_crop(wave, self.settings)
             item["states"] = torch.from_numpy(self.states_cache.get(self.clips.loc[i, "path"], wave)).float()
             if self.augment is not None:
                 rng = np.random.default_rng(derive_seed(self.seed, self.epoch, i))
@@ -112,8 +123,8 @@ class ClipDataset(torch.utils.data.Dataset):
                 wave = self.augment(wave, rng)
             if len(wave) > limit:
                 wave = audio.pad_or_crop(wave, limit, mode="random", rng=rng)
-        elif len(wave) > limit:
-            wave = audio.pad_or_crop(wave, limit, mode="center")
+        else:
+            wave = center_crop(wave, self.settings)
         item["wave"] = wave
         return item
 
@@ -131,6 +142,9 @@ def collate(items: list[dict]) -> dict[str, torch.Tensor]:
         "gender": torch.tensor([it["gender"] for it in items]),
         "index": torch.tensor([it["index"] for it in items]),
     }
+    for key in ("mel_mean", "mel_std", "descriptors"):
+        if key in items[0]:
+            batch[key] = torch.from_numpy(np.stack([it[key] for it in items]))
     if "states" in items[0]:
         frames = torch.tensor([it["states"].shape[1] for it in items], dtype=torch.long)
         first = items[0]["states"]
@@ -139,6 +153,15 @@ def collate(items: list[dict]) -> dict[str, torch.Tensor]:
             states[k, :, : frames[k]] = it["states"]
         batch["states"], batch["state_lengths"] = states, frames
     return batch
+
+
+MODEL_INPUTS = {"states": "backbone_states", "state_lengths": "backbone_lengths", "mel_mean": "mel_mean",
+                "mel_std": "mel_std", "descriptors": "descriptors"}
+
+
+def model_inputs(batch: dict, device) -> dict:
+    """The optional model arguments present in a batch, moved to ``device``."""
+    return {name: batch[key].to(device) for key, name in MODEL_INPUTS.items() if key in batch}
 
 
 class EncoderStatesCache:
@@ -180,8 +203,7 @@ class EncoderStatesCache:
         self.backbone.eval()
         for path, wave in tqdm(list(zip(paths, waves)), desc="caching encoder layers", unit="clip",
                                disable=not progress, leave=False):
-            crop = audio.pad_or_crop(wave, min(len(wave), settings.max_samples), mode="center")
-            self.get(path, crop, device)
+            self.get(path, center_crop(wave, settings), device)
         self.backbone.train(was_training)
 
 

@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 
 from . import checkpoint as ckpt_io
-from . import paths, plots, ravdess
+from . import normalization, paths, plots, ravdess
 from .data import ClipDataset, load_clips
 from .devices import resolve_device
 from .errors import CheckpointError, DatasetError, SplitError
@@ -344,7 +344,9 @@ def predict_checkpoint(loaded: ckpt_io.Checkpoint, clips: pd.DataFrame, batch_si
                            "\n  ".join(f"{p}: {r}" for p, r in failures[:10]))
     lookup = {code: k for k, code in enumerate(loaded.emotion_codes)}
     y_true = clips["emotion_code"].map(lookup).to_numpy()
-    dataset = ClipDataset(clips, waves, y_true, loaded.audio, train=False)
+    extras = normalization.model_extras(loaded.model, loaded.normalization, waves, clips["path"].tolist(),
+                                        clips["actor"].tolist(), loaded.audio)
+    dataset = ClipDataset(clips, waves, y_true, loaded.audio, train=False, extras=extras)
     out = predict_dataset(loaded.model.to(device), dataset, batch_size, device, progress=progress)
     order = np.argsort(out["index"])
     return Predictions(clips, out["probs"][order], y_true, list(loaded.labels), failures)

@@ -110,7 +110,8 @@ def active_frames(rms_db: np.ndarray, range_db: float = 35.0, above_floor_db: fl
     """Frames that carry speech: within ``range_db`` of the loudest frame and clearly above the
     noise floor (the 10th percentile level)."""
     floor = np.percentile(rms_db, 10)
-    return rms_db > max(rms_db.max() - range_db, floor + above_floor_db)
+    active = rms_db > max(rms_db.max() - range_db, floor + above_floor_db)
+    return active if active.any() else rms_db >= rms_db.max() - range_db  # a flat signal: all of it
 
 
 def clip_statistics(wave: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, float]:
@@ -152,7 +153,7 @@ def clip_statistics(wave: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, float]
     low, high = frames[freqs < 1000].sum(), frames[freqs >= 1000].sum()
     feats["alpha_ratio_db"] = float(10 * np.log10((high + 1e-12) / (low + 1e-12)))
     centroid = (freqs[:, None] * frames).sum(0) / (frames.sum(0) + 1e-12)
-    feats["centroid_mean"] = float(centroid.mean())
+    feats["centroid_mean"] = float(centroid.mean()) if centroid.size else 0.0
     return feats
 
 

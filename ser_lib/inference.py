@@ -21,6 +21,7 @@ import torch
 
 from . import audio
 from . import checkpoint as ckpt_io
+from .data import center_crop
 from .devices import resolve_device
 from .errors import ConfigError
 
@@ -57,6 +58,19 @@ class Predictor:
         self.device = device
         self.model = loaded.model.to(device).eval()
         self.optimize = optimize
+        self.normalization = dict(loaded.normalization)
+        self.speaker_norm = bool(self.normalization.get("speaker_norm"))
+        self.adapter = None
+        if self.speaker_norm:
+            from .normalization import SpeakerAdapter
+
+            spec = self.model.spectrogram
+            global_mel = (spec.mel_mean.cpu().numpy(), spec.mel_std.cpu().numpy()) if spec is not None else None
+            global_desc = None
+            if self.model.config.descriptor_dim:
+                global_desc = (np.asarray(self.normalization["descriptor_mean"], dtype=np.float32),
+                               np.asarray(self.normalization["descriptor_std"], dtype=np.float32))
+            self.adapter = SpeakerAdapter(self.model, self.audio, global_mel, global_desc)
         if optimize == "int8":
             self.model = quantize_dynamic_int8(self.model)
         elif optimize != "none":
@@ -70,15 +84,46 @@ class Predictor:
             raise ConfigError("int8 dynamic quantisation runs on the CPU only; use --device cpu")
         return cls(ckpt_io.load(path, "cpu"), dev, optimize)
 
-    def prepare(self, wave: np.ndarray, sr: int) -> np.ndarray:
-        """Resample, trim and centre-crop exactly as during evaluation."""
+    def prepare(self, wave: np.ndarray, sr: int, crop: bool = True) -> np.ndarray:
+        """Resample, trim and (unless ``crop=False``) centre-crop exactly as during evaluation."""
         wave = audio.to_mono(np.asarray(wave, dtype=np.float32))
         if sr != self.sample_rate:
             wave = audio.resample(wave, sr, self.sample_rate)
         wave = self.audio.prepare(wave)
-        if len(wave) > self.audio.max_samples:
-            wave = audio.pad_or_crop(wave, self.audio.max_samples, mode="center")
-        return wave
+        return center_crop(wave, self.audio) if crop else wave
+
+    def adapt(self, waves, sr: int | None = None) -> None:
+        """Learn the current speaker's statistics from unlabelled clips (files or arrays at ``sr``).
+
+        Only for models trained with ``speaker_norm``; until enough audio has been seen, the
+        training data's statistics stand in. A stream adapts by itself as it goes.
+        """
+        if self.adapter is None:
+            raise ConfigError("this model was trained without speaker normalisation: nothing to adapt")
+        for wave in waves:
+            if isinstance(wave, (str, Path)):
+                wave, rate = audio.load(wave, sr=None), _file_rate(wave)
+            else:
+                rate = sr or self.sample_rate
+            self.adapter.update(self.prepare(wave, rate, crop=False))
+
+    def _inputs(self, x: np.ndarray) -> dict[str, torch.Tensor]:
+        """Normalisation inputs of a prepared clip (speaker statistics, descriptors) for the model."""
+        inputs: dict[str, torch.Tensor] = {}
+        tensor = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32))[None].to(self.device)  # noqa: E731
+        if self.adapter is not None and self.model.spectrogram is not None:
+            mean, std = self.adapter.mel_stats()
+            inputs["mel_mean"], inputs["mel_std"] = tensor(mean), tensor(std)
+        if self.model.config.descriptor_dim:
+            from .normalization import clip_descriptors
+
+            if self.adapter is not None:
+                mean, std = self.adapter.descriptor_stats()
+            else:
+                mean, std = self.normalization["descriptor_mean"], self.normalization["descriptor_std"]
+            values = (clip_descriptors(x, self.audio) - np.asarray(mean)) / np.asarray(std)
+            inputs["descriptors"] = tensor(values)
+        return inputs
 
     @torch.inference_mode()
     def predict(self, wave: np.ndarray, sr: int) -> Prediction:
@@ -86,7 +131,8 @@ class Predictor:
         x = self.prepare(wave, sr)
         if len(x) < self.checkpoint.model.config.n_fft:
             raise ConfigError(f"audio too short to classify: {len(x) / self.sample_rate:.3f} s")
-        logits = self.model(torch.from_numpy(np.ascontiguousarray(x))[None].to(self.device)).emotion_logits
+        batch = torch.from_numpy(np.ascontiguousarray(x))[None].to(self.device)
+        logits = self.model(batch, **self._inputs(x)).emotion_logits
         return Prediction(self.labels, torch.softmax(logits.float(), -1)[0].cpu().numpy())
 
     def predict_file(self, path: str | Path) -> Prediction:
@@ -242,6 +288,11 @@ class StreamingPredictor:
         t0 = time.perf_counter()
         probs = None
         if speech:
+            adapter = self.predictor.adapter
+            if adapter is not None:  # running statistics of this speaker, from what has been heard
+                rate = self.sample_rate
+                adapter.update_mel(self.predictor.prepare(newest, rate))
+                adapter.update_descriptors(self.predictor.prepare(window, rate))
             probs = self.predictor.predict(window, self.sample_rate).probs
             if self.smoothed is None:
                 self.smoothed = probs.copy()

@@ -57,6 +57,7 @@ class ModelConfig:
     pooling_heads: int = 4
     dropout: float = 0.2
     gender_head: bool = True
+    descriptor_dim: int = 0                 # clip descriptors fed beside the pooled vector (0: none)
     backbone_config: dict | None = field(default=None, repr=False)
 
     @property
@@ -312,18 +313,26 @@ class SpectrogramBranch(nn.Module):
         n_fft, hop = self.config.n_fft, self.config.hop_length
         return torch.clamp((lengths - n_fft) // hop + 1, min=0)
 
-    def log_mel(self, wave: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised log-mel ``(batch, n_mels, frames)`` with padded frames set to 0, and lengths."""
+    def log_mel(self, wave: torch.Tensor, lengths: torch.Tensor, mel_mean: torch.Tensor | None = None,
+                mel_std: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised log-mel ``(batch, n_mels, frames)`` with padded frames set to 0, and lengths.
+
+        ``mel_mean``/``mel_std`` ``(batch, n_mels)`` normalise each clip with its own (speaker's)
+        statistics instead of the training data's.
+        """
         with torch.autocast(device_type=wave.device.type, enabled=False):
             spec = torch.log(self.mel(wave.float()) + 1e-6)
-        spec = (spec - self.mel_mean[None, :, None]) / self.mel_std[None, :, None]
+        mean = self.mel_mean[None, :] if mel_mean is None else mel_mean.float()
+        std = self.mel_std[None, :] if mel_std is None else mel_std.float()
+        spec = (spec - mean[:, :, None]) / std[:, :, None]
         frame_lengths = self.frame_lengths(lengths)
         mask = lengths_to_mask(frame_lengths, spec.shape[-1])
         return spec * mask[:, None, :], frame_lengths
 
-    def forward(self, wave: torch.Tensor, lengths: torch.Tensor,
-                spec_augment: Callable | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        spec, frames = self.log_mel(wave, lengths)
+    def forward(self, wave: torch.Tensor, lengths: torch.Tensor, spec_augment: Callable | None = None,
+                mel_mean: torch.Tensor | None = None, mel_std: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        spec, frames = self.log_mel(wave, lengths, mel_mean, mel_std)
         if spec_augment is not None:
             spec = spec_augment(spec, frames)
         x = spec[:, None]  # (batch, 1, mels, frames)
@@ -410,6 +419,11 @@ class SERModel(nn.Module):
         self.context = nn.TransformerEncoder(layer, config.context_layers, enable_nested_tensor=False)
         self.context_norm = nn.LayerNorm(d)
         self.pooling = AttentionPooling(d, config.pooling_heads, config.dropout)
+        self.descriptor_net = None
+        if config.descriptor_dim:
+            self.descriptor_net = nn.Sequential(nn.Linear(config.descriptor_dim, d), nn.GELU(),
+                                                nn.Dropout(config.dropout), nn.Linear(d, d))
+            self.descriptor_merge = nn.Sequential(nn.Linear(2 * d, d), nn.GELU())
         self.emotion_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Dropout(config.dropout),
                                           nn.Linear(d, config.num_emotions))
         self.gender_head = nn.Linear(d, 2) if config.gender_head else None
@@ -417,11 +431,15 @@ class SERModel(nn.Module):
     def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None,
                 spec_augment: Callable | None = None,
                 backbone_states: torch.Tensor | None = None,
-                backbone_lengths: torch.Tensor | None = None) -> SEROutput:
+                backbone_lengths: torch.Tensor | None = None,
+                mel_mean: torch.Tensor | None = None, mel_std: torch.Tensor | None = None,
+                descriptors: torch.Tensor | None = None) -> SEROutput:
         """``wave`` (batch, samples) at ``config.sample_rate``; ``lengths`` real samples per clip.
 
         ``backbone_states``/``backbone_lengths`` (from :meth:`Backbone.layers`, e.g. a disk cache)
-        replace running a frozen encoder.
+        replace running a frozen encoder; ``mel_mean``/``mel_std`` normalise each clip's log-mel with
+        its speaker's statistics; ``descriptors`` ``(batch, descriptor_dim)`` are the normalised clip
+        descriptors of a model built with ``descriptor_dim``.
         """
         if wave.dim() == 1:
             wave = wave[None]
@@ -438,7 +456,7 @@ class SERModel(nn.Module):
             branches.append(seq)
             frame_lengths.append(backbone_lengths)
         if self.spectrogram is not None:
-            seq, frames = self.spectrogram(wave, lengths, spec_augment)
+            seq, frames = self.spectrogram(wave, lengths, spec_augment, mel_mean, mel_std)
             branches.append(seq)
             frame_lengths.append(frames)
         steps = min(b.shape[1] for b in branches)
@@ -449,6 +467,11 @@ class SERModel(nn.Module):
         x = self.context(x, src_key_padding_mask=~mask)
         x = self.context_norm(x)
         pooled, attention = self.pooling(x, mask)
+        if self.descriptor_net is not None:
+            if descriptors is None:
+                raise ConfigError("this model also takes clip descriptors (descriptor_dim > 0); pass descriptors")
+            described = self.descriptor_net(descriptors.to(pooled.dtype))
+            pooled = self.descriptor_merge(torch.cat([pooled, described], dim=-1))
         gender = self.gender_head(pooled) if self.gender_head is not None else None
         return SEROutput(self.emotion_head(pooled), gender, attention, mask)
 
@@ -505,7 +528,8 @@ class SERModel(nn.Module):
             "spectrogram": [self.spectrogram] if self.spectrogram else [],
             "fusion+context": [m for m in (getattr(self, "backbone_proj", None), self.fusion, self.context,
                                            self.context_norm) if m is not None],
-            "pooling+heads": [m for m in (self.pooling, self.emotion_head, self.gender_head) if m is not None],
+            "pooling+heads": [m for m in (self.pooling, self.emotion_head, self.gender_head, self.descriptor_net,
+                                          getattr(self, "descriptor_merge", None)) if m is not None],
         }
         counts = {}
         for name, modules in parts.items():

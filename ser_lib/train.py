@@ -33,9 +33,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import checkpoint, paths, ravdess, splits
+from . import checkpoint, normalization, paths, ravdess, splits
 from .augment import SpecAugment, WaveAugment
-from .data import AudioSettings, ClipDataset, EncoderStatesCache, EpochSampler, collate, load_clips
+from .data import AudioSettings, ClipDataset, EncoderStatesCache, EpochSampler, collate, load_clips, model_inputs
 from .devices import resolve_device
 from .errors import ConfigError, DatasetError, SplitError, TrainingError
 from .metrics import classification_metrics
@@ -87,6 +87,8 @@ class TrainConfig:
     quick: bool = False                      # two batches per epoch, two epochs: a smoke run
     mixed_precision: str = "auto"            # auto: bf16 where supported, fp16 on other GPUs, off on CPU
     cache_encoder: bool = True               # with --freeze backbone: cache encoder layers on disk
+    speaker_norm: bool = False               # normalise inputs with each speaker's own (unlabelled) audio
+    descriptors: bool = False                # feed clip descriptors (pitch, energy, MFCC statistics) too
     progress: bool = True
 
     def validate(self) -> None:
@@ -113,6 +115,7 @@ class TrainConfig:
             freeze=self.freeze, spectrogram=self.spectrogram, d_model=self.d_model,
             cnn_channels=tuple(self.cnn_channels),
             context_layers=self.context_layers, dropout=self.dropout, gender_head=self.gender_weight > 0,
+            descriptor_dim=len(normalization.descriptor_names()) if self.descriptors else 0,
         )
 
     def audio_settings(self) -> AudioSettings:
@@ -232,8 +235,10 @@ def train_split(config: TrainConfig, data: RunData, split: splits.Split, out: Pa
     seed_everything(config.seed)
     model_config = config.model_config(len(data.labels))
     model = SERModel(model_config, encoder=copy.deepcopy(encoder_template) if encoder_template is not None else None)
-    train_waves = [data.waves[i] for i in parts["train"]]
-    model.set_normalization(*mel_statistics(model, train_waves))
+    clip_paths, actors = data.clips["path"].tolist(), data.clips["actor"].tolist()
+    norm_info = normalization.fit_statistics(model, data.waves, clip_paths, parts["train"], settings,
+                                             config.speaker_norm)
+    extras = normalization.model_extras(model, norm_info, data.waves, clip_paths, actors, settings)
 
     states_cache = None
     if model.backbone is not None and config.freeze == "backbone" and config.cache_encoder:
@@ -245,7 +250,7 @@ def train_split(config: TrainConfig, data: RunData, split: splits.Split, out: Pa
         idx = parts[name]
         return ClipDataset(data.clips.iloc[idx], [data.waves[i] for i in idx], targets[idx], settings,
                            train=train, seed=config.seed, augment=WaveAugment() if config.augment else None,
-                           states_cache=states_cache)
+                           states_cache=states_cache, extras={k: v[idx] for k, v in extras.items()})
 
     train_set = dataset("train", True)
     sampler = EpochSampler(train_set.labels, shuffle=True, seed=config.seed, balanced=config.balance == "sampler",
@@ -282,7 +287,8 @@ def train_split(config: TrainConfig, data: RunData, split: splits.Split, out: Pa
         log.info("no last.pt in %s: starting from scratch", out)
 
     checkpoint_info = dict(labels=data.labels, emotion_codes=data.codes, emotion_subset=config.emotion_subset,
-                           split=split.to_dict(), audio=settings, train_config=config.to_dict())
+                           split=split.to_dict(), audio=settings, train_config=config.to_dict(),
+                           normalization=norm_info)
     bar = tqdm(range(start_epoch, config.epochs), desc=f"training {split.name}", unit="epoch",
                disable=not config.progress or not accelerator.is_main_process, initial=start_epoch,
                total=config.epochs)
@@ -303,7 +309,7 @@ def train_split(config: TrainConfig, data: RunData, split: splits.Split, out: Pa
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             out_ = model(batch["wave"], batch["lengths"],
                          spec_augment=(lambda s, n: spec_augment(s, n, generator)) if spec_augment else None,
-                         backbone_states=batch.get("states"), backbone_lengths=batch.get("state_lengths"))
+                         **model_inputs(batch, accelerator.device))
             loss_e = emotion_loss(out_.emotion_logits.float(), batch["emotion"])
             loss = loss_e
             loss_g = torch.zeros((), device=loss.device)
@@ -311,10 +317,12 @@ def train_split(config: TrainConfig, data: RunData, split: splits.Split, out: Pa
                 loss_g = gender_loss(out_.gender_logits.float(), batch["gender"])
                 loss = loss + config.gender_weight * loss_g
             if not torch.isfinite(loss):
+                kept = (f"The last good checkpoints are kept in {out} (last.pt: epoch {epoch}, best_model.pt); "
+                        f"after changing the options, continue with --resume." if history else
+                        "No checkpoint was written yet.")
                 raise TrainingError(
-                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}. "
-                    f"The last good checkpoints are kept in {out} (last.pt: epoch {epoch}, best_model.pt). "
-                    f"Lower --learning_rate / --head_lr, or use --mixed_precision no, then --resume."
+                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}. {kept} "
+                    f"Check the inputs for NaN, lower --learning_rate / --head_lr, or use --mixed_precision no."
                 )
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)
@@ -430,9 +438,7 @@ def predict_dataset(model, dataset: ClipDataset, batch_size: int, device, num_wo
     for b, batch in enumerate(tqdm(loader, desc="predicting", unit="batch", leave=False, disable=not progress)):
         if max_batches is not None and b >= max_batches:
             break
-        out = model(batch["wave"].to(device), batch["lengths"].to(device),
-                    backbone_states=batch["states"].to(device) if "states" in batch else None,
-                    backbone_lengths=batch["state_lengths"].to(device) if "states" in batch else None)
+        out = model(batch["wave"].to(device), batch["lengths"].to(device), **model_inputs(batch, device))
         probs.append(torch.softmax(out.emotion_logits.float(), -1).cpu().numpy())
         if out.gender_logits is not None:
             genders.append(torch.softmax(out.gender_logits.float(), -1).cpu().numpy())
@@ -461,21 +467,6 @@ def _check_split(config: TrainConfig, data: RunData, split: splits.Split, parts:
     if config.batch_size > len(parts["train"]):
         raise ConfigError(f"--batch_size {config.batch_size} is larger than the {len(parts['train'])} training "
                           f"clips; use at most {len(parts['train'])}")
-
-
-def mel_statistics(model: SERModel, waves: list[np.ndarray], max_clips: int = 400) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-band mean and standard deviation of the log-mel of (up to ``max_clips``) training clips."""
-    if model.spectrogram is None:
-        return torch.zeros(model.config.n_mels), torch.ones(model.config.n_mels)
-    step = max(1, len(waves) // max_clips)
-    frames = []
-    with torch.no_grad():
-        for wave in waves[::step]:
-            x = torch.from_numpy(np.ascontiguousarray(wave))[None]
-            spec = torch.log(model.spectrogram.mel(x) + 1e-6)[0]
-            frames.append(spec)
-    allf = torch.cat(frames, dim=1)
-    return allf.mean(1), allf.std(1)
 
 
 def _optimizer(model: SERModel, config: TrainConfig) -> torch.optim.Optimizer:

@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+import torch
+
+from ser_lib import normalization, train
+from ser_lib.inference import Predictor, StreamingPredictor
+from ser_lib import audio
+from conftest import small_train_config
+
+
+def test_running_stats_match_numpy():
+    rng = np.random.default_rng(0)
+    rows = rng.normal(3, 2, size=(1000, 5))
+    stats = normalization.RunningStats(5)
+    for chunk in np.array_split(rows, 17):
+        stats.update(chunk)
+    np.testing.assert_allclose(stats.mean, rows.mean(0), rtol=1e-10)
+    np.testing.assert_allclose(stats.std, rows.std(0), rtol=1e-10)
+
+
+def test_normalize_by_speaker_uses_each_speakers_own_rows():
+    table = np.array([[1.0, 10], [3, 30], [100, 0], [300, 2]])
+    out = normalization.normalize_by_speaker(table, [1, 1, 2, 2])
+    np.testing.assert_allclose(out, [[-1, -1], [1, 1], [-1, -1], [1, 1]], atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def speaker_norm_run(corpus8, tmp_path_factory):
+    out = tmp_path_factory.mktemp("speaker-norm-run")
+    train.train(small_train_config(corpus8, out, epochs=3, speaker_norm=True, descriptors=True))
+    return out
+
+
+def test_training_with_speaker_norm_and_descriptors_records_its_normalisation(speaker_norm_run):
+    raw = torch.load(speaker_norm_run / "best_model.pt", weights_only=True)
+    info = raw["normalization"]
+    assert info["speaker_norm"] is True
+    assert len(info["descriptor_names"]) == len(info["descriptor_mean"]) == raw["model_config"]["descriptor_dim"] > 40
+    assert "f0_mean" in info["descriptor_names"]
+
+
+def test_predictor_adapts_to_a_speaker(speaker_norm_run, corpus8):
+    predictor = Predictor.from_checkpoint(speaker_norm_run / "best_model.pt", device="cpu")
+    basic4 = ("01", "03", "04", "05")  # the model's classes: the evaluation below sees these clips
+    files = [f for f in sorted((corpus8 / "Actor_08").glob("*.wav")) if f.name[6:8] in basic4]
+    before = predictor.predict_file(files[0]).probs
+    assert not predictor.adapter.adapted  # the training data's statistics stand in
+    predictor.adapt(files)
+    assert predictor.adapter.adapted
+    after = predictor.predict_file(files[0]).probs
+    assert not np.allclose(before, after, atol=1e-4)
+    # the adapted prediction equals evaluation with the speaker's own statistics
+    from ser_lib import evaluate
+
+    result = evaluate.evaluate_checkpoint(speaker_norm_run / "best_model.pt", progress=False,
+                                          output_dir=speaker_norm_run / "eval")
+    table = result.predictions.table().set_index("file")
+    probs = table.loc[files[0].name, [f"p_{label}" for label in predictor.labels]].to_numpy(dtype=float)
+    np.testing.assert_allclose(after, probs, atol=1e-4)
+
+
+def test_stream_builds_running_statistics(speaker_norm_run, corpus8):
+    predictor = Predictor.from_checkpoint(speaker_norm_run / "best_model.pt", device="cpu")
+    waves = [audio.load(p) for p in sorted((corpus8 / "Actor_08").glob("*.wav"))[:8]]
+    stream = StreamingPredictor(predictor, 16000)
+    results = stream.process(waves)
+    assert predictor.adapter.mel.count > 0 and predictor.adapter.descriptors.count > 0
+    assert any(r.speech for r in results)
