@@ -56,6 +56,10 @@ evaluate: install
 lab: install
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
+# figures/ from ../shared/data/ravdess16k (or DATASET_ROOT; the synthetic corpus when absent) and a 5-fold run
+figures: install
+	$(PY) scripts/make_figures.py $(if $(DATASET_ROOT),--dataset_root $(DATASET_ROOT))
+
 strip: install
 	$(PY) scripts/strip_notebooks.py
 

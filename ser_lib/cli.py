@@ -186,6 +186,10 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--balance", default=d.balance, choices=["loss", "sampler", "none"],
                    help="class balancing by loss weights or by sampling")
     p.add_argument("--label_smoothing", type=float, default=d.label_smoothing)
+    p.add_argument("--speaker_norm", default=d.speaker_norm, action=argparse.BooleanOptionalAction,
+                   help="normalise inputs with each speaker's own unlabelled audio (default on)")
+    p.add_argument("--descriptors", default=d.descriptors, action=argparse.BooleanOptionalAction,
+                   help="clip descriptors (pitch, energy, MFCC statistics) beside the pooled vector (default on)")
     p.add_argument("--augment", default=d.augment, action=argparse.BooleanOptionalAction, help="waveform augmentation")
     p.add_argument("--spec_augment", default=d.spec_augment, action=argparse.BooleanOptionalAction)
     p.add_argument("--patience", type=int, default=d.patience, help="early stopping patience in epochs (0: off)")

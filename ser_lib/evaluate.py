@@ -390,7 +390,7 @@ def evaluate_checkpoint(model_path: str | Path, dataset_root: str | Path | None 
     return Evaluation(metrics, pred, out)
 
 
-def write_evaluation(pred: Predictions, out: Path, **meta) -> dict:
+def write_evaluation(pred: Predictions, out: Path, title: str = "Evaluation report", **meta) -> dict:
     """Write ``metrics.json``, ``predictions.csv``, figures and ``report.md`` for ``pred``."""
     out.mkdir(parents=True, exist_ok=True)
     metrics = compute_metrics(pred.y_true, pred.probs, pred.labels)
@@ -399,7 +399,7 @@ def write_evaluation(pred: Predictions, out: Path, **meta) -> dict:
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     pred.table().to_csv(out / "predictions.csv", index=False)
     write_figures(pred, metrics, out)
-    (out / "report.md").write_text(render_report(metrics, pred, "Evaluation report"))
+    (out / "report.md").write_text(render_report(metrics, pred, title))
     log.info("evaluation written to %s", out)
     return metrics
 
@@ -410,42 +410,54 @@ def fold_checkpoints(run_dir: Path) -> list[Path]:
     return found
 
 
+def pool_predictions(parts: list[Predictions]) -> Predictions:
+    """One :class:`Predictions` of several evaluations with the same labels (e.g. every fold's test actors)."""
+    labels = parts[0].labels
+    if any(p.labels != labels for p in parts):
+        raise CheckpointError("cannot pool evaluations of models with different emotion classes")
+    return Predictions(pd.concat([p.clips for p in parts], ignore_index=True),
+                       np.concatenate([p.probs for p in parts]), np.concatenate([p.y_true for p in parts]),
+                       labels, [f for p in parts for f in p.failures])
+
+
 def evaluate_folds(run_dir: str | Path, dataset_root: str | Path | None = None, output_dir: str | Path | None = None,
                    batch_size: int = 16, device: str = "auto", progress: bool = True) -> dict:
-    """Evaluate every fold of a K-fold run on its own test actors; summary table and pooled confusion."""
+    """Evaluate every fold of a K-fold run on its own test actors: a summary table (mean ± std over
+    folds) and a full report of the predictions pooled over folds (every actor tested exactly once)."""
     run_dir = Path(run_dir)
     folds = fold_checkpoints(run_dir)
     if not folds:
         raise CheckpointError(f"{run_dir} has no fold*/best_model.pt: is it a `train --folds K` run folder?")
-    rows, pooled = [], []
+    rows, parts = [], []
     for path in folds:
-        metrics = evaluate_checkpoint(path, dataset_root, batch_size=batch_size, device=device, progress=progress,
-                                      output_dir=path.parent / "evaluation").metrics
+        result = evaluate_checkpoint(path, dataset_root, batch_size=batch_size, device=device, progress=progress,
+                                     output_dir=path.parent / "evaluation")
+        metrics = result.metrics
         rows.append({"fold": path.parent.name, "actors": " ".join(f"{a:02d}" for a in metrics["actors"]),
                      "clips": metrics["n_clips"], **{k: metrics[k] for k in
                                                      ("accuracy", "uar", "macro_f1", "roc_auc_macro", "ece")}})
-        pooled.append(np.asarray(metrics["confusion_matrix"]))
-        labels = metrics["labels"]
+        parts.append(result.predictions)
     table = pd.DataFrame(rows)
     out = Path(output_dir) if output_dir else run_dir / "evaluation"
     out.mkdir(parents=True, exist_ok=True)
+    pooled = write_evaluation(pool_predictions(parts), out / "pooled", title=f"Pooled over {len(folds)} folds",
+                              model_path=str(run_dir / "fold*" / "best_model.pt"), dataset_root=metrics["dataset_root"],
+                              actors=sorted({int(a) for p in parts for a in p.clips["actor"]}))
     keys = ("accuracy", "uar", "macro_f1", "roc_auc_macro", "ece")
     summary = {k: {"mean": float(table[k].mean()), "std": float(table[k].std(ddof=0))} for k in keys}
-    matrix = np.sum(pooled, axis=0)
-    summary.update(folds=len(folds), per_fold=rows, labels=labels, pooled_confusion_matrix=matrix.tolist())
+    summary.update(folds=len(folds), per_fold=rows, labels=pooled["labels"],
+                   pooled_confusion_matrix=pooled["confusion_matrix"],
+                   pooled={k: pooled[k] for k in ("accuracy", "uar", "macro_f1", "per_class")})
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     table.to_csv(out / "summary.csv", index=False)
-    import matplotlib.pyplot as plt
-
-    fig = plot_confusion(matrix, labels, title=f"Pooled over {len(folds)} folds")
-    plots.save_fig(fig, "confusion_matrix_pooled", out)
-    plt.close(fig)
     mean_row = {"fold": "mean ± std", "actors": "", "clips": int(table["clips"].sum()),
                 **{k: f"{summary[k]['mean']:.4f} ± {summary[k]['std']:.4f}" for k in keys}}
     text = ["# K-fold evaluation summary", "",
             f"{len(folds)} speaker-independent folds of `{run_dir}`, each model tested on its own held-out actors.",
             "", _md_table(pd.concat([table, pd.DataFrame([mean_row])], ignore_index=True)), "",
-            "![pooled confusion matrix](confusion_matrix_pooled.png)", "",
+            f"Pooled over folds (every actor tested once): UAR {pooled['uar']:.4f}, accuracy "
+            f"{pooled['accuracy']:.4f}, macro-F1 {pooled['macro_f1']:.4f}; [full report](pooled/report.md).", "",
+            "![pooled confusion matrix](pooled/confusion_matrix.png)", "",
             "Per-fold reports: " + ", ".join(f"[{p.parent.name}](../{p.parent.name}/evaluation/report.md)"
                                              for p in folds), ""]
     (out / "summary.md").write_text("\n".join(text))

@@ -126,13 +126,17 @@ class Predictor:
         return inputs
 
     @torch.inference_mode()
-    def predict(self, wave: np.ndarray, sr: int) -> Prediction:
-        """Probabilities for a mono (or ``(samples, channels)``) array at sample rate ``sr``."""
-        x = self.prepare(wave, sr)
+    def forward(self, x: np.ndarray):
+        """The model's full output (logits of both heads, attention weights) for a clip already
+        passed through :meth:`prepare`, with its normalisation inputs computed as in evaluation."""
         if len(x) < self.checkpoint.model.config.n_fft:
             raise ConfigError(f"audio too short to classify: {len(x) / self.sample_rate:.3f} s")
         batch = torch.from_numpy(np.ascontiguousarray(x))[None].to(self.device)
-        logits = self.model(batch, **self._inputs(x)).emotion_logits
+        return self.model(batch, **self._inputs(x))
+
+    def predict(self, wave: np.ndarray, sr: int) -> Prediction:
+        """Probabilities for a mono (or ``(samples, channels)``) array at sample rate ``sr``."""
+        logits = self.forward(self.prepare(wave, sr)).emotion_logits
         return Prediction(self.labels, torch.softmax(logits.float(), -1)[0].cpu().numpy())
 
     def predict_file(self, path: str | Path) -> Prediction:
@@ -222,10 +226,13 @@ class StreamingPredictor:
 
     ``feed(block)`` returns the results of the hops completed by that block. The first window is
     predicted once ``min_seconds`` of audio have arrived (shorter than ``window`` at the start).
+    For a model trained with ``speaker_norm``, each spoken hop also updates the predictor's running
+    statistics of the current speaker (``adapt=False`` keeps them fixed).
     """
 
     def __init__(self, predictor: Predictor, sample_rate: int, window: float = 3.0, hop: float = 0.5,
-                 smoothing: float = 0.5, gate: VoiceActivityGate | None = None, min_seconds: float = 1.0):
+                 smoothing: float = 0.5, gate: VoiceActivityGate | None = None, min_seconds: float = 1.0,
+                 adapt: bool = True):
         if hop <= 0 or window <= 0 or hop > window:
             raise ConfigError(f"need 0 < hop <= window, got window {window} s and hop {hop} s")
         if not 0 < smoothing <= 1:
@@ -236,6 +243,7 @@ class StreamingPredictor:
         self.hop = int(round(hop * sample_rate))
         self.min_samples = int(round(min(min_seconds, window) * sample_rate))
         self.smoothing = smoothing
+        self.adapt = adapt
         self.gate = gate or VoiceActivityGate()
         self.buffer = np.zeros(self.window, dtype=np.float32)  # ring buffer of the last window
         self.received = 0   # samples fed so far
@@ -289,7 +297,7 @@ class StreamingPredictor:
         probs = None
         if speech:
             adapter = self.predictor.adapter
-            if adapter is not None:  # running statistics of this speaker, from what has been heard
+            if adapter is not None and self.adapt:  # running statistics of this speaker, from what has been heard
                 rate = self.sample_rate
                 adapter.update_mel(self.predictor.prepare(newest, rate))
                 adapter.update_descriptors(self.predictor.prepare(window, rate))

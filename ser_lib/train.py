@@ -87,8 +87,8 @@ class TrainConfig:
     quick: bool = False                      # two batches per epoch, two epochs: a smoke run
     mixed_precision: str = "auto"            # auto: bf16 where supported, fp16 on other GPUs, off on CPU
     cache_encoder: bool = True               # with --freeze backbone: cache encoder layers on disk
-    speaker_norm: bool = False               # normalise inputs with each speaker's own (unlabelled) audio
-    descriptors: bool = False                # feed clip descriptors (pitch, energy, MFCC statistics) too
+    speaker_norm: bool = True                # normalise inputs with each speaker's own (unlabelled) audio
+    descriptors: bool = True                 # feed clip descriptors (pitch, energy, MFCC statistics) too
     progress: bool = True
 
     def validate(self) -> None:
@@ -178,7 +178,7 @@ def train(config: TrainConfig) -> dict:
     return summary
 
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 
 
 def demo_checkpoint(progress: bool = True) -> Path:

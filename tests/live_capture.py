@@ -18,7 +18,7 @@ def main() -> None:
     duration = sf.info(clip).duration
     predictor = Predictor.from_checkpoint(model, device="cpu")
     mic = live.MicrophoneSource("pulse", sample_rate=16000, block_seconds=0.05)
-    stream = StreamingPredictor(predictor, mic.sample_rate)
+    stream = StreamingPredictor(predictor, mic.sample_rate, adapt=False)  # comparable with offline predictions
     captured, results = [], []
     with mic:
         time.sleep(0.3)

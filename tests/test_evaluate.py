@@ -109,8 +109,12 @@ def test_kfold_folder_gets_a_summary_and_pooled_confusion(corpus8, tmp_path):
     summary = evaluate.evaluate_folds(run_dir, progress=False)
     assert summary["folds"] == 2 and set(summary["uar"]) == {"mean", "std"}
     assert np.asarray(summary["pooled_confusion_matrix"]).sum() == 8 * 28  # every actor tested once
-    for name in ("summary.json", "summary.csv", "summary.md", "confusion_matrix_pooled.png"):
+    for name in ("summary.json", "summary.csv", "summary.md", "pooled/report.md", "pooled/confusion_matrix.png",
+                 "pooled/roc.png", "pooled/per_class.png"):
         assert (run_dir / "evaluation" / name).exists()
+    pooled = json.loads((run_dir / "evaluation" / "pooled" / "metrics.json").read_text())
+    assert pooled["n_clips"] == 8 * 28 and pooled["confusion_matrix"] == summary["pooled_confusion_matrix"]
+    assert sorted(pooled["actors"]) == sorted(a for f in summary["per_fold"] for a in map(int, f["actors"].split()))
     assert (run_dir / "fold1" / "evaluation" / "report.md").exists()
     assert "mean ± std" in (run_dir / "evaluation" / "summary.md").read_text()
 

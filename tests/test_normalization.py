@@ -62,6 +62,8 @@ def test_predictor_adapts_to_a_speaker(speaker_norm_run, corpus8):
 def test_stream_builds_running_statistics(speaker_norm_run, corpus8):
     predictor = Predictor.from_checkpoint(speaker_norm_run / "best_model.pt", device="cpu")
     waves = [audio.load(p) for p in sorted((corpus8 / "Actor_08").glob("*.wav"))[:8]]
+    StreamingPredictor(predictor, 16000, adapt=False).process(waves)
+    assert predictor.adapter.mel.count == 0 and predictor.adapter.descriptors.count == 0
     stream = StreamingPredictor(predictor, 16000)
     results = stream.process(waves)
     assert predictor.adapter.mel.count > 0 and predictor.adapter.descriptors.count > 0

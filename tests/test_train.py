@@ -6,12 +6,14 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from ser_lib import checkpoint, train
 from ser_lib.errors import ConfigError, DatasetError, DeviceError, SplitError, TrainingError
+from ser_lib.inference import Predictor
 from ser_lib.model import SERModel
 from conftest import small_train_config
 
@@ -45,9 +47,9 @@ def test_checkpoints_load_weights_only_and_rebuild_their_model(corpus8, tmp_path
     loaded = checkpoint.load(tmp_path / "run" / "best_model.pt")
     assert isinstance(loaded.model, SERModel) and not loaded.model.training
     assert loaded.model.spectrogram.mel_std.abs().sum() > 0
-    with torch.no_grad():
-        out = loaded.model(torch.randn(1, 16000) * 0.1)
-    assert out.emotion_logits.shape == (1, 4)
+    assert loaded.normalization["speaker_norm"] and loaded.model.config.descriptor_dim > 0  # the defaults
+    prediction = Predictor(loaded, torch.device("cpu")).predict(np.random.default_rng(0).normal(0, 0.1, 16000), 16000)
+    assert prediction.probs.shape == (4,) and prediction.probs.sum() == pytest.approx(1, abs=1e-5)
 
 
 def test_kfold_writes_a_summary(corpus8, tmp_path):

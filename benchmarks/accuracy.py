@@ -1,0 +1,85 @@
+"""Speaker-independent accuracy on real recordings: actor-wise cross-validation of a configuration.
+
+Runs ``train --folds`` for each emotion subset (``all`` = 8 classes, ``basic6``, ``basic4``) over
+whatever actors the dataset holds: 5 folds of consecutive actors (actors 01-20: 4 test actors per
+fold), and, when all 24 actors are present, also the 6 folds of the EmoBox benchmark. Inside each
+fold the validation actors come from the training actors: they pick the epoch (early stopping);
+a fold's test actors are never used for any choice. Prints a table of UAR, accuracy and macro-F1
+(mean ± std over folds), the validation UAR, wall time and device.
+
+Configurations (``--config``):
+
+* ``default``  - the library defaults for the spectrogram model: per-speaker normalisation of the
+  inputs from each speaker's own unlabelled audio, and clip descriptors beside the log-mel CNN;
+* ``plain``    - the same without per-speaker normalisation: nothing about the test speakers is
+  used but the clip being classified;
+* ``baseline`` - the log-mel CNN alone (no descriptors, no per-speaker normalisation).
+
+Runs are kept in ``--out`` and an interrupted benchmark resumes where it stopped.
+
+    python benchmarks/accuracy.py --dataset_root ../shared/data/ravdess16k [--config default]
+        [--subsets all,basic6,basic4] [--epochs 30] [--out runs/accuracy]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from ser_lib import ravdess, train
+
+CONFIGS: dict[str, dict] = {
+    "default": {"speaker_norm": True, "descriptors": True},
+    "plain": {"speaker_norm": False, "descriptors": True},
+    "baseline": {"speaker_norm": False, "descriptors": False},
+}
+
+
+def run(dataset_root: str, config: str, subset: str, folds: int, epochs: int, out: Path, device: str) -> dict:
+    """Cross-validate one configuration on one subset (finished folds are reused)."""
+    run_dir = out / config / f"{subset}-{folds}folds"
+    options = dict(dataset_root=dataset_root, output_dir=str(run_dir), backbone="none", emotion_subset=subset,
+                   folds=folds, epochs=epochs, device=device, resume=True, progress=False)
+    options.update(CONFIGS[config])
+    start = time.time()
+    summary = train.train(train.TrainConfig(**options))
+    summary["wall_minutes"] = (time.time() - start) / 60
+    summary["val_uar"] = sum(f["val_uar"] for f in summary["per_fold"]) / len(summary["per_fold"])
+    (run_dir / "benchmark.json").write_text(json.dumps(summary, indent=2, default=float))
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset_root", required=True)
+    parser.add_argument("--config", default="default", choices=sorted(CONFIGS))
+    parser.add_argument("--subsets", default="all,basic6,basic4")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--out", default="runs/accuracy")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    actors = ravdess.actors_of(ravdess.index(args.dataset_root))
+    protocols = [5] + ([6] if actors == list(range(1, 25)) else [])
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    where = torch.cuda.get_device_name() if device == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    rows = []
+    for folds in protocols:
+        for subset in args.subsets.split(","):
+            summary = run(args.dataset_root, args.config, subset, folds, args.epochs, Path(args.out), device)
+            rows.append((folds, subset, summary))
+            print(f"finished {subset}, {folds} folds: UAR {summary['uar']['mean']:.3f}", flush=True)
+    print(f"\nconfig {args.config!r}: speaker-independent, {len(actors)} actors "
+          f"({actors[0]:02d}-{actors[-1]:02d}), {args.epochs} epochs max, device {where}")
+    print(f"{'protocol':<18} {'classes':<8} {'UAR':>13} {'accuracy':>13} {'macro-F1':>13} {'val UAR':>8} {'minutes':>8}")
+    for folds, subset, s in rows:
+        protocol = "EmoBox 6 folds" if folds == 6 else f"{folds} folds x {len(actors) // folds} actors"
+        classes = len(ravdess.emotion_codes(subset))
+        cells = "".join(f" {s[m]['mean']:.3f} ± {s[m]['std']:.3f}" for m in ("uar", "accuracy", "macro_f1"))
+        print(f"{protocol:<18} {subset} ({classes}){cells} {s['val_uar']:8.3f} {s['wall_minutes']:8.1f}")
+
+
+if __name__ == "__main__":
+    main()
