@@ -1,19 +1,20 @@
 """Streaming latency: compute time per hop (one 3 s window) and real-time factor, per model.
 
 Each hop of ``infer --mic`` predicts the last ``--window`` seconds; to keep up with the microphone
-the compute time must stay below the hop (0.5 s). This script times ``Predictor.predict`` (resampling,
-trimming, log-mel and the model) on windows of synthetic speech for
+the compute time must stay below the hop (0.5 s). This script streams synthetic speech through
+``StreamingPredictor`` hop by hop, as the live demo does, and reports the compute time of each hop
+with speech (trimming, log-mel, clip descriptors, the speaker-statistics update and the model) for
 
-* ``spec``       - the spectrogram-only model (target: <= 30 ms per 3 s window on 2 CPU cores);
-* ``w2v2``       - the dual-branch model with the wav2vec2-base architecture, eager float32;
+* ``spec``       - the default spectrogram model with per-speaker normalisation and clip
+  descriptors (target: <= 30 ms per 3 s window on 2 CPU cores): ``--model_path``, or the small
+  demo model (trained once on the synthetic corpus: timing does not depend on the weights);
+* ``spec-plain`` - the log-mel CNN alone (``--no-speaker_norm --no-descriptors``, random weights);
+* ``w2v2``       - the dual-branch model with the wav2vec2-base architecture (random weights), eager float32;
 * ``w2v2-int8``  - the same with dynamic int8 quantisation of the encoder's linear layers
-  (``infer --optimize int8``), with its agreement with float32 on the same windows.
+  (``infer --optimize int8``), with its agreement with float32 on the same windows (top emotion
+  and the largest probability difference), which a random model exercises as much as a trained one.
 
-Models are randomly initialised unless ``--model_path`` gives a trained spectrogram-only checkpoint:
-timing does not depend on the weights. Agreement is measured on the logits (relative error) and the
-top emotion, which a random model exercises as much as a trained one.
-
-    python benchmarks/latency.py [--models spec,w2v2,w2v2-int8] [--device cpu|cuda] [--hops 40]
+    python benchmarks/latency.py [--models spec,spec-plain,w2v2,w2v2-int8] [--device cpu|cuda] [--hops 40]
 """
 from __future__ import annotations
 
@@ -21,34 +22,31 @@ import argparse
 import copy
 import platform
 import tempfile
-import time
 
 import numpy as np
 import torch
 
-from ser_lib import audio, synth
+from ser_lib import audio, synth, train
 from ser_lib.checkpoint import Checkpoint
 from ser_lib.data import AudioSettings
-from ser_lib.inference import Predictor, quantize_dynamic_int8
+from ser_lib.inference import Predictor, StreamingPredictor, quantize_dynamic_int8
 from ser_lib.model import ModelConfig, SERModel
 from ser_lib.ravdess import EMOTIONS
 
 
-def windows(seconds: float, count: int) -> list[np.ndarray]:
-    """``count`` windows of synthetic speech (one example clip per emotion, looped)."""
+def speech(seconds: float) -> np.ndarray:
+    """About ``seconds`` of synthetic speech: the eight example clips, looped."""
     folder = tempfile.mkdtemp(prefix="ser-latency-")
     clips = [audio.load(p) for p in synth.write_examples(folder)]
-    stream = np.concatenate(clips * 4)
-    size = int(seconds * 16000)
-    starts = np.linspace(0, len(stream) - size, count).astype(int)
-    return [stream[s:s + size] for s in starts]
+    loops = int(np.ceil(seconds * 16000 / sum(len(c) for c in clips)))
+    return np.concatenate(clips * loops)
 
 
 def make_predictor(name: str, device: str, model_path: str | None) -> Predictor:
-    if name == "spec" and model_path:
-        return Predictor.from_checkpoint(model_path, device=device)
+    if name == "spec":  # the default configuration: per-speaker normalisation and clip descriptors
+        return Predictor.from_checkpoint(model_path or train.demo_checkpoint(), device=device)
     torch.manual_seed(0)
-    if name == "spec":
+    if name == "spec-plain":
         model = SERModel(ModelConfig(backbone=None))
     else:
         from transformers import Wav2Vec2Config, Wav2Vec2Model
@@ -60,33 +58,29 @@ def make_predictor(name: str, device: str, model_path: str | None) -> Predictor:
     return Predictor(loaded, torch.device(device))
 
 
-def time_hops(predictor: Predictor, wins: list[np.ndarray], device: str) -> tuple[np.ndarray, list[np.ndarray]]:
-    logits, times = [], []
-    for i, w in enumerate(wins + wins[:3]):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        with torch.inference_mode():
-            x = torch.from_numpy(predictor.prepare(w, 16000))[None].to(predictor.device)
-            out = predictor.model(x).emotion_logits.float().cpu().numpy()[0]
-        if device == "cuda":
-            torch.cuda.synchronize()
-        if i >= 3:  # the first three are warm-up
-            times.append((time.perf_counter() - start) * 1000)
-            logits.append(out)
-    return np.array(times), logits
+def time_hops(predictor: Predictor, wave: np.ndarray, window: float, hop: float, hops: int) -> list:
+    """Stream ``wave`` hop by hop as the live demo does; the first ``hops`` full speech windows after
+    three warm-up hops (compute time per hop: trimming, features, statistics update, model)."""
+    stream = StreamingPredictor(predictor, 16000, window=window, hop=hop)
+    step, full = int(hop * 16000), int(window * 16000)
+    spoken = []
+    for start in range(0, len(wave), step):
+        spoken += [r for r in stream.feed(wave[start:start + step]) if r.speech and r.end - r.start == full]
+        if len(spoken) >= hops + 3:
+            break
+    return spoken[3:hops + 3]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="spec,w2v2,w2v2-int8")
+    parser.add_argument("--models", default="spec,spec-plain,w2v2,w2v2-int8")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--window", type=float, default=3.0)
     parser.add_argument("--hop", type=float, default=0.5)
     parser.add_argument("--hops", type=int, default=40)
-    parser.add_argument("--model_path", help="a trained spectrogram-only best_model.pt for the 'spec' row")
+    parser.add_argument("--model_path", help="a spectrogram-model best_model.pt for the 'spec' row (default: the demo model)")
     args = parser.parse_args()
-    wins = windows(args.window, args.hops)
+    wave = speech(args.window + args.hop * (args.hops + 3) * 1.6)
     where = torch.cuda.get_device_name() if args.device == "cuda" else \
         f"{platform.processor() or 'CPU'}, {torch.get_num_threads()} threads"
     print(f"device: {args.device} ({where}); torch {torch.__version__}; {args.window:g} s windows, "
@@ -102,24 +96,20 @@ def main() -> None:
             predictor.model = quantize_dynamic_int8(copy.deepcopy(predictor.model))
         else:
             predictor = make_predictor(name, args.device, args.model_path)
-        times, logits = time_hops(predictor, wins, args.device)
+        results = time_hops(predictor, wave, args.window, args.hop, args.hops)
+        times = np.array([r.latency_ms for r in results])
         median, p95 = np.median(times), np.percentile(times, 95)
         agreement = ""
         if name == "w2v2":
-            reference = logits
+            reference = results
         if name == "w2v2-int8" and reference is not None:
-            rel = np.mean([np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(logits, reference)])
-            top = np.mean([np.argmax(a) == np.argmax(b) for a, b in zip(logits, reference)])
-            dp = max(np.abs(_softmax(a) - _softmax(b)).max() for a, b in zip(logits, reference))
-            agreement = f"logit rel. error {rel:.4f}, same top emotion {top:.0%}, max |dp| {dp:.4f}"
+            pairs = [(a.probs, b.probs) for a, b in zip(results, reference) if a.end == b.end]
+            top = np.mean([np.argmax(a) == np.argmax(b) for a, b in pairs])
+            dp = max(np.abs(a - b).max() for a, b in pairs)
+            agreement = f"same top emotion {top:.0%}, max |dp| {dp:.4f} ({len(pairs)} windows)"
         print(f"{name:<10} {median:9.1f} {p95:7.1f} {median / 1000 / args.window:6.3f} "
               f"{'yes' if p95 < args.hop * 1000 else 'NO':>8}  {agreement}")
     print("RTF: compute time / window length; 'keeps up': p95 below the hop")
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max())
-    return e / e.sum()
 
 
 if __name__ == "__main__":

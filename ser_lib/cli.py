@@ -127,6 +127,13 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         print("error: give either --input FILE or --mic", file=sys.stderr)
         return 2
     predictor = Predictor.from_checkpoint(args.model_path, device=args.compute_device, optimize=args.optimize)
+    if args.adapt:
+        missing = [f for f in args.adapt if not Path(f).is_file()]
+        if missing:
+            print(f"error: --adapt: no such file: {', '.join(missing)}", file=sys.stderr)
+            return 2
+        predictor.adapt(args.adapt)
+        print(f"adapted to the speaker of {len(args.adapt)} clip(s)", file=sys.stderr)
     if args.input and args.whole:
         prediction = predictor.predict_file(args.input)
         print(f"{args.input}: {prediction.label} ({prediction.confidence:.2f})")
@@ -269,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--realtime", action="store_true", help="with --input: replay at real-time speed")
     p.add_argument("--max_seconds", type=float, default=None, help="stop after this much audio")
     p.add_argument("--compute_device", default="auto", help="where the model runs (auto, cpu, cuda)")
+    p.add_argument("--adapt", nargs="+", metavar="FILE",
+                   help="unlabelled clips of the speaker: learn their statistics first (speaker-normalised models)")
     p.add_argument("--optimize", default="none", choices=["none", "int8"],
                    help="int8: dynamic quantisation of linear layers (CPU)")
     p.set_defaults(func=_cmd_infer)

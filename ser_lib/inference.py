@@ -12,6 +12,7 @@ so a streamed window gives exactly the prediction of the same samples predicted 
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,7 +108,18 @@ class Predictor:
                 rate = sr or self.sample_rate
             self.adapter.update(self.prepare(wave, rate, crop=False))
 
-    def _inputs(self, x: np.ndarray) -> dict[str, torch.Tensor]:
+    def describe(self, x: np.ndarray) -> np.ndarray | None:
+        """The raw clip descriptors of a prepared clip (None for a model without descriptors)."""
+        if not self.model.config.descriptor_dim:
+            return None
+        from .normalization import clip_descriptors
+
+        # one BLAS thread: OpenBLAS threads left spinning after the descriptors' small matrix
+        # operations compete with PyTorch's threads and can make the next forward pass 5x slower
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            return clip_descriptors(x, self.audio)
+
+    def _inputs(self, x: np.ndarray, described: np.ndarray | None = None) -> dict[str, torch.Tensor]:
         """Normalisation inputs of a prepared clip (speaker statistics, descriptors) for the model."""
         inputs: dict[str, torch.Tensor] = {}
         tensor = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32))[None].to(self.device)  # noqa: E731
@@ -115,24 +127,23 @@ class Predictor:
             mean, std = self.adapter.mel_stats()
             inputs["mel_mean"], inputs["mel_std"] = tensor(mean), tensor(std)
         if self.model.config.descriptor_dim:
-            from .normalization import clip_descriptors
-
             if self.adapter is not None:
                 mean, std = self.adapter.descriptor_stats()
             else:
                 mean, std = self.normalization["descriptor_mean"], self.normalization["descriptor_std"]
-            values = (clip_descriptors(x, self.audio) - np.asarray(mean)) / np.asarray(std)
-            inputs["descriptors"] = tensor(values)
+            values = self.describe(x) if described is None else described
+            inputs["descriptors"] = tensor((values - np.asarray(mean)) / np.asarray(std))
         return inputs
 
     @torch.inference_mode()
-    def forward(self, x: np.ndarray):
+    def forward(self, x: np.ndarray, described: np.ndarray | None = None):
         """The model's full output (logits of both heads, attention weights) for a clip already
-        passed through :meth:`prepare`, with its normalisation inputs computed as in evaluation."""
+        passed through :meth:`prepare`, with its normalisation inputs computed as in evaluation
+        (``described``: its descriptors from :meth:`describe`, when already computed)."""
         if len(x) < self.checkpoint.model.config.n_fft:
             raise ConfigError(f"audio too short to classify: {len(x) / self.sample_rate:.3f} s")
         batch = torch.from_numpy(np.ascontiguousarray(x))[None].to(self.device)
-        return self.model(batch, **self._inputs(x))
+        return self.model(batch, **self._inputs(x, described))
 
     def predict(self, wave: np.ndarray, sr: int) -> Prediction:
         """Probabilities for a mono (or ``(samples, channels)``) array at sample rate ``sr``."""
@@ -142,6 +153,13 @@ class Predictor:
     def predict_file(self, path: str | Path) -> Prediction:
         """Probabilities for an audio file (any rate and channel count soundfile reads)."""
         return self.predict(audio.load(path, sr=None), _file_rate(path))
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _file_rate(path: str | Path) -> int:
@@ -296,12 +314,15 @@ class StreamingPredictor:
         t0 = time.perf_counter()
         probs = None
         if speech:
-            adapter = self.predictor.adapter
+            predictor, adapter = self.predictor, self.predictor.adapter
+            x = predictor.prepare(window, self.sample_rate)
+            described = predictor.describe(x)  # computed once, for the statistics and the model
             if adapter is not None and self.adapt:  # running statistics of this speaker, from what has been heard
-                rate = self.sample_rate
-                adapter.update_mel(self.predictor.prepare(newest, rate))
-                adapter.update_descriptors(self.predictor.prepare(window, rate))
-            probs = self.predictor.predict(window, self.sample_rate).probs
+                adapter.update_mel(predictor.prepare(newest, self.sample_rate))
+                if described is not None:
+                    adapter.add_descriptors(described)
+            logits = predictor.forward(x, described).emotion_logits
+            probs = torch.softmax(logits.float(), -1)[0].cpu().numpy()
             if self.smoothed is None:
                 self.smoothed = probs.copy()
             else:

@@ -171,7 +171,12 @@ class SpeakerAdapter:
 
     def update_descriptors(self, wave: np.ndarray) -> None:
         if self.descriptors is not None:
-            self.descriptors.update(clip_descriptors(wave, self.settings))
+            self.add_descriptors(clip_descriptors(wave, self.settings))
+
+    def add_descriptors(self, values: np.ndarray) -> None:
+        """Add one row of raw descriptors already computed with :func:`clip_descriptors`."""
+        if self.descriptors is not None:
+            self.descriptors.update(values)
 
     @property
     def adapted(self) -> bool:

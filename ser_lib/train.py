@@ -171,11 +171,27 @@ def train(config: TrainConfig) -> dict:
     results = []
     for split in run_splits:
         run_dir = out / split.name if config.folds else out
-        results.append(train_split(config, data, split, run_dir, accelerator, template))
+        try:
+            results.append(train_split(config, data, split, run_dir, accelerator, template))
+        except torch.OutOfMemoryError as err:
+            raise TrainingError(_out_of_memory_help(config, run_dir)) from err
     if not config.folds:
         return results[0]
     summary = summarize_folds(results, out)
     return summary
+
+
+def _out_of_memory_help(config: TrainConfig, run_dir: Path) -> str:
+    """What to change when the accelerator runs out of memory (the common fixes, most effective first)."""
+    fixes = [f"--batch_size {max(1, config.batch_size // 2)} (memory grows with the batch)",
+             f"--max_seconds {max(1.0, config.max_seconds - 1):g} (shorter crops)"]
+    if config.backbone != "none" and config.freeze != "backbone":
+        fixes.append("--freeze backbone (no encoder gradients; its outputs are cached after the first pass)")
+    if config.mixed_precision == "no":
+        fixes.append("--mixed_precision auto (bf16/fp16 halves activation memory)")
+    return (f"out of memory on {config.device}. Finished epochs are kept in {run_dir} (last.pt). "
+            f"Train again with one of: " + "; ".join(fixes) + ". Close other programs using the GPU "
+            f"(nvidia-smi lists them).")
 
 
 DEMO_VERSION = 2

@@ -68,3 +68,26 @@ def test_stream_builds_running_statistics(speaker_norm_run, corpus8):
     results = stream.process(waves)
     assert predictor.adapter.mel.count > 0 and predictor.adapter.descriptors.count > 0
     assert any(r.speech for r in results)
+
+
+def test_cli_infer_adapts_to_the_speaker_of_given_clips(speaker_norm_run, corpus8):
+    import subprocess
+    import sys
+
+    model = str(speaker_norm_run / "best_model.pt")
+    files = sorted(str(f) for f in (corpus8 / "Actor_08").glob("03-01-0[1345]-*.wav"))
+    expected = Predictor.from_checkpoint(model, device="cpu")
+    expected.adapt(files)
+    probs = expected.predict_file(files[0]).as_dict()
+
+    def infer(*extra):
+        return subprocess.run([sys.executable, "-m", "ser_lib", "infer", "--model_path", model, "--input", files[0],
+                               "--whole", "--compute_device", "cpu", *extra], capture_output=True, text=True)
+
+    adapted = infer("--adapt", *files)
+    assert adapted.returncode == 0, adapted.stderr
+    assert f"adapted to the speaker of {len(files)} clip(s)" in adapted.stderr
+    printed = {line.split()[0]: float(line.split()[1]) for line in adapted.stdout.splitlines()[1:]}
+    assert printed == pytest.approx(probs, abs=1e-3)
+    missing = infer("--adapt", str(corpus8 / "nothing.wav"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr

@@ -115,6 +115,16 @@ def test_bad_inputs_get_clear_errors(corpus8, tmp_path):
             train.train(small_train_config(corpus8, tmp_path / "o4", device="cuda"))
 
 
+def test_out_of_memory_names_the_fixes(corpus8, tmp_path, monkeypatch):
+    def exhausted(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(SERModel, "forward", exhausted)
+    with pytest.raises(TrainingError, match=r"(?s)out of memory.*--batch_size 8.*--max_seconds 1.5") as caught:
+        train.train(small_train_config(corpus8, tmp_path / "run", mixed_precision="no"))
+    assert "--mixed_precision auto" in str(caught.value) and "--freeze backbone" not in str(caught.value)
+
+
 def test_a_class_without_training_clips_is_refused(corpus8, tmp_path):
     root = tmp_path / "no-sad"
     shutil.copytree(corpus8, root)
