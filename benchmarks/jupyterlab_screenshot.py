@@ -73,8 +73,8 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     port, token = free_port(), secrets.token_hex(16)
-    log = Path(args.out).with_suffix(".jupyterlab.log")
     folder = Path(tempfile.mkdtemp(prefix="ser-jupyterlab-"))  # a copy: the lab saves what it runs
+    log = folder / "jupyterlab.log"
     shutil.copy(ROOT / "notebooks" / "06_live_demo.ipynb", folder)
     lab = start_lab(port, token, log, folder)
     try:
@@ -114,6 +114,9 @@ def main() -> None:
         print(f"screenshot: {args.out}")
         if count == 0 or not shown:
             sys.exit("the widget did not render its bars")
+    except BaseException:
+        print("JupyterLab's log (last lines):\n" + "\n".join(log.read_text().splitlines()[-30:]), file=sys.stderr)
+        raise
     finally:
         os.killpg(lab.pid, signal.SIGTERM)
         lab.wait(timeout=30)
