@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-# the main job: the spectrogram-only model on the synthetic corpus (about 7 minutes on 2 CPU cores)
+# the main job: the spectrogram model (no pretrained encoder) on the synthetic corpus (about 9 minutes on 2 CPU cores)
 RUN_DIR    ?= runs/synthetic
 RUN_EPOCHS ?= 20
 
