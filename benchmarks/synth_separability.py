@@ -21,7 +21,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from ser_lib import audio, baseline, features, ravdess, splits, synth
+from ser_lib import audio, baseline, features, ravdess, synth
 
 
 def main() -> None:
@@ -48,7 +48,7 @@ def main() -> None:
     print(f"features: {table.shape[1]} per clip in {time.perf_counter() - start:.1f} s")
 
     result = baseline.cross_validate(table, clips, split="actor", folds=args.folds)
-    groups = splits.kfold_groups(ravdess.actors_of(clips), args.folds)
+    groups = result["test_actors"]
     for i, (group, uar) in enumerate(zip(groups, result["per_fold_uar"])):
         print(f"  fold{i + 1} test actors {' '.join(f'{a:02d}' for a in group)}: UAR {uar:.3f}")
     print(f"logistic regression, actor-wise {len(groups)}-fold: UAR {result['uar']:.3f} ± {result['uar_std']:.3f} "

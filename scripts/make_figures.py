@@ -33,10 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ravdess16k"
 
 
-def save(fig, name: str, out: Path) -> None:
-    path = plots.save_fig(fig, name, out)
-    plt.close(fig)
+def show(path: Path) -> None:
     print(f"  {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+def save(fig, name: str, out: Path) -> None:
+    show(plots.save_fig(fig, name, out))
+    plt.close(fig)
 
 
 def dataset_figures(root: Path, out: Path) -> None:
@@ -58,9 +61,7 @@ def result_figures(root: Path | None, run_dir: Path, folds: int, epochs: int, ou
     summary = evaluate.evaluate_folds(run_dir, dataset_root=root)
     pooled = run_dir / "evaluation" / "pooled"
     for name in ("confusion_matrix", "roc", "per_class"):
-        target = out / f"cv_{name}.png"
-        shutil.copyfile(pooled / f"{name}.png", target)
-        print(f"  {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
+        show(Path(shutil.copyfile(pooled / f"{name}.png", out / f"cv_{name}.png")))
     save(plots.learning_curves(run_dir / "fold1" / "history.csv"), "learning_curves", out)
     return summary
 

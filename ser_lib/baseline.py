@@ -11,7 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pandas as pd
 
-from . import audio, features, paths, splits
+from . import audio, features, normalization, paths, splits
 
 
 def _clip_features(path: str) -> dict[str, float]:
@@ -23,29 +23,26 @@ def feature_table(clips: pd.DataFrame, cache: bool = True, workers: int | None =
 
     Results are cached on disk by file content (``FeatureCache``), so a second call is fast.
     """
-    store = features.FeatureCache(paths.cache_dir() / "clip-statistics") if cache else None
-    keys = [store.key(p, "clip_statistics", {"version": 1}) for p in clips["path"]] if store else []
-    rows = [store.lookup(k) for k in keys] if store else [None] * len(clips)
-    missing = [i for i, row in enumerate(rows) if row is None]
-    if missing:
-        todo = [clips["path"].iloc[i] for i in missing]
+    files = clips["path"].tolist()
+    if cache:
+        store = features.FeatureCache(paths.cache_dir() / "clip-statistics")
+        rows = store.get_many(files, "clip_statistics", {"version": 1}, _clip_features, files, workers)
+    else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for i, row in zip(missing, pool.map(_clip_features, todo, chunksize=8)):
-                rows[i] = row
-                if store:
-                    store.put(keys[i], row)
+            rows = list(pool.map(_clip_features, files, chunksize=8))
     return pd.DataFrame(rows, index=clips.index)
 
 
 def speaker_normalize(table: pd.DataFrame, actors: pd.Series) -> pd.DataFrame:
     """Z-normalise every feature within each speaker (uses only that speaker's own, unlabelled clips)."""
-    grouped = table.groupby(actors.values)
-    return (table - grouped.transform("mean")) / (grouped.transform("std") + 1e-8)
+    values = normalization.normalize_by_speaker(table.to_numpy(dtype=np.float64), np.asarray(actors))
+    return pd.DataFrame(values, index=table.index, columns=table.columns)
 
 
 def cross_validate(table: pd.DataFrame, clips: pd.DataFrame, split: str = "actor", folds: int | None = 5,
                    seed: int = 0, C: float = 0.5) -> dict:
-    """Accuracy and UAR of a logistic regression over ``folds`` folds (means, per fold, pooled confusion).
+    """Accuracy and UAR of a logistic regression over ``folds`` folds (means, per fold, pooled confusion,
+    and each fold's test actors for ``split="actor"``).
 
     ``split="actor"`` holds out whole actors (speaker-independent; ``folds=None`` with all 24
     actors gives the EmoBox folds); ``split="random"`` shuffles clips into folds regardless of who
@@ -63,6 +60,7 @@ def cross_validate(table: pd.DataFrame, clips: pd.DataFrame, split: str = "actor
         groups = splits.kfold_groups(actors, None if folds is None else min(folds, len(actors)))
         test_masks = [clips["actor"].isin(g).to_numpy() for g in groups]
     elif split == "random":
+        groups = None
         order = np.random.default_rng(seed).permutation(len(clips))
         test_masks = [np.isin(np.arange(len(clips)), part) for part in np.array_split(order, folds or 5)]
     else:
@@ -78,4 +76,5 @@ def cross_validate(table: pd.DataFrame, clips: pd.DataFrame, split: str = "actor
         uars.append(recall_score(y[test], pred, average="macro"))
         pooled += confusion_matrix(y[test], pred, labels=labels)
     return {"accuracy": float(np.mean(accs)), "uar": float(np.mean(uars)), "uar_std": float(np.std(uars)),
-            "per_fold_uar": [float(u) for u in uars], "confusion": pooled, "labels": labels}
+            "per_fold_uar": [float(u) for u in uars], "confusion": pooled, "labels": labels,
+            "test_actors": [list(g) for g in groups] if groups is not None else None}

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -206,6 +207,20 @@ class FeatureCache:
         else:
             tmp.write_text(json.dumps(value))
         tmp.replace(target)
+
+    def get_many(self, paths_: Sequence[str | Path], name: str, params, compute: Callable[[object], object],
+                 inputs: Sequence[object], workers: int | None = None) -> list:
+        """The values of many files: stored ones are read, missing ones computed in worker processes
+        (``compute(inputs[i])``, a module-level function) and stored."""
+        keys = [self.key(p, name, params) for p in paths_]
+        values = [self.lookup(k) for k in keys]
+        missing = [i for i, value in enumerate(values) if value is None]
+        if missing:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for i, value in zip(missing, pool.map(compute, [inputs[i] for i in missing], chunksize=8)):
+                    values[i] = value
+                    self.put(keys[i], value)
+        return values
 
     def get(self, path: str | Path, name: str, params, compute: Callable[[], object]):
         key = self.key(path, name, params)

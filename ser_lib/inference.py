@@ -7,8 +7,9 @@
   and a hang-over, so it does not flicker) says nobody is speaking, smooths the probabilities over
   time and reports the compute latency of each hop. Notebook 06 and ``infer --mic`` use it.
 
-The stream keeps the audio at the input rate and hands each window to :meth:`Predictor.predict`,
-so a streamed window gives exactly the prediction of the same samples predicted offline.
+The stream keeps the audio at the input rate and prepares and predicts each window as
+:meth:`Predictor.predict` does, so with the same speaker statistics (``adapt=False``, or a model
+without speaker normalisation) a streamed window gives exactly the offline prediction of its samples.
 """
 from __future__ import annotations
 

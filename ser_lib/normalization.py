@@ -12,7 +12,6 @@ Clip descriptors are the classic clip-level statistics of :func:`ser_lib.feature
 """
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Sequence
@@ -117,16 +116,8 @@ def descriptor_matrix(paths_: Sequence[str], waves: Sequence[np.ndarray], settin
     store = features.FeatureCache(paths.cache_dir() / "descriptors")
     params = {"version": DESCRIPTOR_VERSION, "sample_rate": settings.sample_rate, "trim_db": settings.trim_db,
               "max_seconds": settings.max_seconds}
-    keys = [store.key(p, "descriptors", params) for p in paths_]
-    rows = [store.lookup(k) for k in keys]
-    missing = [i for i, row in enumerate(rows) if row is None]
-    if missing:
-        crops = [center_crop(waves[i], settings) for i in missing]
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for i, row in zip(missing, pool.map(_describe, crops, chunksize=8)):
-                rows[i] = row
-                store.put(keys[i], row)
-    table = np.asarray(rows, dtype=np.float32)
+    crops = [center_crop(wave, settings) for wave in waves]  # views: no copies
+    table = np.asarray(store.get_many(paths_, "descriptors", params, _describe, crops, workers), dtype=np.float32)
     return np.nan_to_num(table, nan=0.0, posinf=0.0, neginf=0.0)
 
 

@@ -174,14 +174,26 @@ def train(config: TrainConfig) -> dict:
         try:
             results.append(train_split(config, data, split, run_dir, accelerator, template))
         except torch.OutOfMemoryError as err:
-            raise TrainingError(_out_of_memory_help(config, run_dir)) from err
+            raise TrainingError(_out_of_memory_help(config, run_dir, accelerator.device)) from err
     if not config.folds:
         return results[0]
     summary = summarize_folds(results, out)
     return summary
 
 
-def _out_of_memory_help(config: TrainConfig, run_dir: Path) -> str:
+def _finished_result(manifest: dict, out: Path) -> dict:
+    """The result of a finished run folder, as :func:`train_split` returned it (for ``--resume``)."""
+    val_uar = manifest.get("val_uar")
+    if val_uar is None and (out / "history.csv").exists():  # folders written before val_uar was recorded
+        history = pd.read_csv(out / "history.csv")
+        best = history[history["epoch"] == manifest["best_epoch"] - 1]
+        if "val_uar" in history and len(best):
+            val_uar = float(best["val_uar"].iloc[0])
+    return {"split": manifest["split"]["name"], "best_epoch": manifest["best_epoch"], "val_uar": val_uar,
+            **manifest["test_metrics"]}
+
+
+def _out_of_memory_help(config: TrainConfig, run_dir: Path, device) -> str:
     """What to change when the accelerator runs out of memory (the common fixes, most effective first)."""
     fixes = [f"--batch_size {max(1, config.batch_size // 2)} (memory grows with the batch)",
              f"--max_seconds {max(1.0, config.max_seconds - 1):g} (shorter crops)"]
@@ -189,7 +201,7 @@ def _out_of_memory_help(config: TrainConfig, run_dir: Path) -> str:
         fixes.append("--freeze backbone (no encoder gradients; its outputs are cached after the first pass)")
     if config.mixed_precision == "no":
         fixes.append("--mixed_precision auto (bf16/fp16 halves activation memory)")
-    return (f"out of memory on {config.device}. Finished epochs are kept in {run_dir} (last.pt). "
+    return (f"out of memory on {device}. Finished epochs, if any, are kept in {run_dir} (last.pt). "
             f"Train again with one of: " + "; ".join(fixes) + ". Close other programs using the GPU "
             f"(nvidia-smi lists them).")
 
@@ -240,7 +252,7 @@ def train_split(config: TrainConfig, data: RunData, split: splits.Split, out: Pa
         done = json.loads(manifest_path.read_text())
         if done.get("status") == "finished":
             log.info("%s already finished; skipping (delete it to train again)", out)
-            return done["test_metrics"] | {"split": done["split"]["name"]}
+            return _finished_result(done, out)
     started = time.time()
     settings = config.audio_settings()
     targets = data.targets()
@@ -416,6 +428,7 @@ def train_split(config: TrainConfig, data: RunData, split: splits.Split, out: Pa
             "labels": data.labels,
             "skipped_files": [{"path": p, "reason": r} for p, r in data.failures],
             "best_epoch": best["epoch"] + 1,
+            "val_uar": result["val_uar"],
             "epochs_run": len(history),
             "test_metrics": test,
             "seed": config.seed,

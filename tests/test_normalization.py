@@ -91,3 +91,30 @@ def test_cli_infer_adapts_to_the_speaker_of_given_clips(speaker_norm_run, corpus
     assert printed == pytest.approx(probs, abs=1e-3)
     missing = infer("--adapt", str(corpus8 / "nothing.wav"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_feature_cache_computes_only_what_is_missing(tmp_path):
+    from ser_lib.features import FeatureCache
+
+    files = []
+    for k in range(4):
+        files.append(tmp_path / f"clip{k}.bin")
+        files[-1].write_bytes(bytes([k]) * 10)
+    store = FeatureCache(tmp_path / "cache")
+    assert store.get_many(files[:3], "len", {"v": 1}, len, ["a", "bb", "ccc"], workers=1) == [1, 2, 3]
+    # stored values come back without computing (the inputs now would give other values) ...
+    assert store.get_many(files[:3], "len", {"v": 1}, len, ["xxxx"] * 3, workers=1) == [1, 2, 3]
+    # ... only the new file is computed, and other parameters are other entries
+    assert store.get_many(files, "len", {"v": 1}, len, ["", "", "", "dddd"], workers=1) == [1, 2, 3, 4]
+    assert store.get_many(files[:1], "len", {"v": 2}, len, ["eeeee"], workers=1) == [5]
+
+
+def test_baseline_speaker_normalize_keeps_the_table_shape():
+    import pandas as pd
+
+    from ser_lib import baseline
+
+    table = pd.DataFrame({"f0": [100.0, 120, 200, 260], "rms": [-30.0, -20, -25, -15]}, index=[7, 8, 9, 10])
+    out = baseline.speaker_normalize(table, pd.Series([1, 1, 2, 2], index=table.index))
+    assert list(out.columns) == ["f0", "rms"] and list(out.index) == [7, 8, 9, 10]
+    np.testing.assert_allclose(out.to_numpy(), [[-1, -1], [1, 1], [-1, -1], [1, 1]], atol=1e-5)

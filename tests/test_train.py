@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import shutil
@@ -62,6 +63,15 @@ def test_kfold_writes_a_summary(corpus8, tmp_path):
     folds = [json.loads((tmp_path / "cv" / f / "manifest.json").read_text())["split"] for f in ("fold1", "fold2")]
     assert folds[0]["test"] == [1, 2, 3, 4] and folds[1]["test"] == [5, 6, 7, 8]
     assert json.loads((tmp_path / "cv" / "summary.json").read_text())["uar"]["mean"] == summary["uar"]["mean"]
+    # --resume on finished folds trains nothing and gives back the same results, validation UAR included,
+    # also for a folder whose manifest predates the recorded val_uar (read back from history.csv)
+    manifest = tmp_path / "cv" / "fold2" / "manifest.json"
+    old = json.loads(manifest.read_text())
+    del old["val_uar"]
+    manifest.write_text(json.dumps(old))
+    again = train.train(dataclasses.replace(config, resume=True))
+    assert again["per_fold"] == summary["per_fold"] and all(
+        r["val_uar"] is not None for r in again["per_fold"])
 
 
 def _cli_args(root, out, epochs):

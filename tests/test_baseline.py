@@ -1,0 +1,25 @@
+import numpy as np
+import pandas as pd
+
+from ser_lib import baseline
+
+
+def _table(actors: int = 6, per_class: int = 6):
+    rng = np.random.default_rng(0)
+    rows, clips = [], []
+    for actor in range(1, actors + 1):
+        for code in ("01", "05"):
+            for _ in range(per_class):
+                shift = 3.0 if code == "05" else 0.0
+                rows.append({"f0": shift + rng.normal(), "rms": shift + rng.normal()})
+                clips.append({"actor": actor, "emotion_code": code})
+    return pd.DataFrame(rows), pd.DataFrame(clips)
+
+
+def test_actor_cross_validation_reports_each_folds_test_actors():
+    table, clips = _table()
+    result = baseline.cross_validate(table, clips, split="actor", folds=3)
+    assert result["test_actors"] == [[1, 2], [3, 4], [5, 6]]
+    assert len(result["per_fold_uar"]) == 3 and result["uar"] > 0.9  # the classes are well apart
+    assert result["confusion"].sum() == len(clips)
+    assert baseline.cross_validate(table, clips, split="random", folds=3)["test_actors"] is None
