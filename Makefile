@@ -4,18 +4,21 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-# the main job: the spectrogram model (no pretrained encoder) on the synthetic corpus (about 9 minutes on 2 CPU cores)
+# the main job: the default model (TrainConfig: the spectrogram model, no download) on the synthetic
+# corpus, 20 epochs instead of the default 50 (about 9 minutes on 2 CPU cores)
 RUN_DIR    ?= runs/synthetic
 RUN_EPOCHS ?= 20
 
-# `make train` / `make evaluate`: notebooks 04 and 05 run headlessly by papermill
+# `make train` / `make evaluate`: notebooks 04 and 05 run headlessly by papermill. Options left empty keep
+# TrainConfig's defaults (`python -m ser_lib train -h` lists them): 50 epochs, all 8 emotions, the
+# spectrogram model; e.g. `make train DATASET_ROOT=dataset/RAVDESS FOLDS=5 BACKBONE=facebook/wav2vec2-base`.
 RUN          ?= runs/train
 DATASET_ROOT ?=
-EPOCHS       ?= 50
-SUBSET       ?= all
-BACKBONE     ?= none
-FREEZE       ?= feature_encoder
-BATCH_SIZE   ?= 16
+EPOCHS       ?=
+SUBSET       ?=
+BACKBONE     ?=
+FREEZE       ?=
+BATCH_SIZE   ?=
 FOLDS        ?=
 PAPERMILL    := $(PY) -m papermill -k python3 --cwd notebooks
 
@@ -34,7 +37,7 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(PY) -m ser_lib synth
 	$(PY) -m ser_lib index
-	$(PY) -m ser_lib train --backbone none --epochs $(RUN_EPOCHS) --output_dir $(RUN_DIR)
+	$(PY) -m ser_lib train --epochs $(RUN_EPOCHS) --output_dir $(RUN_DIR)
 	$(PY) -m ser_lib evaluate --model_path $(RUN_DIR)/best_model.pt
 
 test: install
@@ -43,9 +46,10 @@ test: install
 train: install
 	mkdir -p $(RUN)
 	$(PAPERMILL) notebooks/04_training.ipynb $(RUN)/04_training.ipynb -p output_dir $(abspath $(RUN)) \
-		-p epochs $(EPOCHS) -p emotion_subset $(SUBSET) -p backbone $(BACKBONE) -p freeze $(FREEZE) \
-		-p batch_size $(BATCH_SIZE) $(if $(DATASET_ROOT),-p dataset_root $(abspath $(DATASET_ROOT))) \
-		$(if $(FOLDS),-p folds $(FOLDS))
+		-p epochs $(or $(EPOCHS),None) $(if $(SUBSET),-p emotion_subset $(SUBSET)) \
+		$(if $(BACKBONE),-p backbone $(BACKBONE)) $(if $(FREEZE),-p freeze $(FREEZE)) \
+		$(if $(BATCH_SIZE),-p batch_size $(BATCH_SIZE)) $(if $(FOLDS),-p folds $(FOLDS)) \
+		$(if $(DATASET_ROOT),-p dataset_root $(abspath $(DATASET_ROOT)))
 	@echo "run saved in $(RUN) (executed notebook: $(RUN)/04_training.ipynb)"
 
 evaluate: install

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ser_lib import ravdess, train
+from ser_lib.data import labels, ravdess
+from ser_lib.training import TrainConfig, train
 
 CONFIGS: dict[str, dict] = {
     "default": {"speaker_norm": True, "descriptors": True},
@@ -42,11 +43,11 @@ CONFIGS: dict[str, dict] = {
 def run(dataset_root: str, config: str, subset: str, folds: int, epochs: int, out: Path, device: str) -> dict:
     """Cross-validate one configuration on one subset (finished folds are reused)."""
     run_dir = out / config / f"{subset}-{folds}folds"
-    options = dict(dataset_root=dataset_root, output_dir=str(run_dir), backbone="none", emotion_subset=subset,
+    options = dict(dataset_root=dataset_root, output_dir=str(run_dir), emotion_subset=subset,
                    folds=folds, epochs=epochs, device=device, resume=True, progress=False)
     options.update(CONFIGS[config])
     start = time.time()
-    summary = train.train(train.TrainConfig(**options))
+    summary = train(TrainConfig(**options))
     summary["wall_minutes"] = (time.time() - start) / 60
     fold_seconds = [json.loads(m.read_text())["wall_seconds"] for m in sorted(run_dir.glob("fold*/manifest.json"))]
     summary["fold_minutes"] = float(np.median(fold_seconds)) / 60  # the median resists a fold that was paused
@@ -80,7 +81,7 @@ def main() -> None:
           f"{'min/fold':>8}")
     for folds, subset, s in rows:
         protocol = "EmoBox 6 folds" if folds == 6 else f"{folds} folds x {len(actors) // folds} actors"
-        classes = len(ravdess.emotion_codes(subset))
+        classes = len(labels.subset_labels(subset))
         cells = "".join(f" {s[m]['mean']:.3f} ± {s[m]['std']:.3f}" for m in ("uar", "accuracy", "macro_f1"))
         print(f"{protocol:<18} {f'{subset} ({classes})':<11}{cells} {s['val_uar']:8.3f} {s['fold_minutes']:8.1f}")
 

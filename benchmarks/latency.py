@@ -22,16 +22,20 @@ import argparse
 import copy
 import platform
 import tempfile
+from dataclasses import replace
 
 import numpy as np
 import torch
 
-from ser_lib import audio, synth, train
-from ser_lib.checkpoint import Checkpoint
-from ser_lib.data import AudioSettings
-from ser_lib.inference import Predictor, StreamingPredictor, quantize_dynamic_int8
-from ser_lib.model import ModelConfig, SERModel
-from ser_lib.ravdess import EMOTIONS
+from ser_lib.data import audio, synth
+from ser_lib.data.audio import AudioSettings
+from ser_lib.data.labels import EMOTIONS
+from ser_lib.inference import Predictor, StreamingPredictor, StreamSettings
+from ser_lib.inference.predictor import quantize_dynamic_int8
+from ser_lib.model import SERModel
+from ser_lib.model.checkpoint import Checkpoint
+from ser_lib.model.normalizer import InputNormalizer
+from ser_lib.training import TrainConfig, demo_checkpoint
 
 
 def speech(seconds: float) -> np.ndarray:
@@ -44,24 +48,24 @@ def speech(seconds: float) -> np.ndarray:
 
 def make_predictor(name: str, device: str, model_path: str | None) -> Predictor:
     if name == "spec":  # the default configuration: per-speaker normalisation and clip descriptors
-        return Predictor.from_checkpoint(model_path or train.demo_checkpoint(), device=device)
+        return Predictor.from_checkpoint(model_path or demo_checkpoint(), device=device)
     torch.manual_seed(0)
+    config = TrainConfig(descriptors=False, speaker_norm=False).model_config(len(EMOTIONS))
     if name == "spec-plain":
-        model = SERModel(ModelConfig(backbone=None))
+        model = SERModel(config)
     else:
         from transformers import Wav2Vec2Config, Wav2Vec2Model
 
-        model = SERModel(ModelConfig(backbone="facebook/wav2vec2-base"), encoder=Wav2Vec2Model(Wav2Vec2Config()))
-    loaded = Checkpoint(model=model.eval(), labels=list(EMOTIONS.values()), emotion_codes=list(EMOTIONS),
-                        emotion_subset="all", split={}, audio=AudioSettings(), metrics={}, train_config={},
-                        path=None)
+        model = SERModel(replace(config, backbone="facebook/wav2vec2-base"), encoder=Wav2Vec2Model(Wav2Vec2Config()))
+    normalizer = InputNormalizer.untrained(config.mel, AudioSettings())
+    loaded = Checkpoint(model=model.eval(), labels=list(EMOTIONS), audio=AudioSettings(), normalizer=normalizer)
     return Predictor(loaded, torch.device(device))
 
 
 def time_hops(predictor: Predictor, wave: np.ndarray, window: float, hop: float, hops: int) -> list:
     """Stream ``wave`` hop by hop as the live demo does; the first ``hops`` full speech windows after
     three warm-up hops (compute time per hop: trimming, features, statistics update, model)."""
-    stream = StreamingPredictor(predictor, 16000, window=window, hop=hop)
+    stream = StreamingPredictor(predictor, 16000, StreamSettings(window=window, hop=hop))
     step, full = int(hop * 16000), int(window * 16000)
     spoken = []
     for start in range(0, len(wave), step):

@@ -21,7 +21,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from ser_lib import audio, baseline, features, ravdess, synth
+from ser_lib.data import audio, features, ravdess, synth
+from ser_lib.training import baseline
 
 
 def main() -> None:
@@ -53,7 +54,7 @@ def main() -> None:
         print(f"  fold{i + 1} test actors {' '.join(f'{a:02d}' for a in group)}: UAR {uar:.3f}")
     print(f"logistic regression, actor-wise {len(groups)}-fold: UAR {result['uar']:.3f} ± {result['uar_std']:.3f} "
           f"(chance {1 / len(result['labels']):.3f})")
-    names = [ravdess.EMOTIONS[c] for c in result["labels"]]
+    names = result["labels"]
     pooled = result["confusion"]
     print("\npooled confusion matrix (rows: true, columns: predicted):")
     print(pd.DataFrame(pooled, index=names, columns=[n[:5] for n in names]).to_string())

@@ -18,22 +18,26 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from dataclasses import replace
 
 import torch
 
-from ser_lib.model import ModelConfig, SERModel
+from ser_lib.model import SERModel
+from ser_lib.training import TrainConfig
 
 EPOCH_CLIPS = 960
 
 
 def build(name: str) -> SERModel:
+    """The default architecture (without descriptors: they cost nothing here) for 8 emotions."""
+    config = TrainConfig(descriptors=False).model_config(8)
     if name == "spec":
-        return SERModel(ModelConfig(backbone=None))
+        return SERModel(config)
     from transformers import Wav2Vec2Config, Wav2Vec2Model
 
     encoder = Wav2Vec2Model(Wav2Vec2Config())  # the wav2vec2-base architecture, random weights
     freeze = "backbone" if name == "w2v2-frozen" else "feature_encoder"
-    return SERModel(ModelConfig(backbone="facebook/wav2vec2-base", freeze=freeze), encoder=encoder)
+    return SERModel(replace(config, backbone="facebook/wav2vec2-base", freeze=freeze), encoder=encoder)
 
 
 def time_steps(model: SERModel, device: str, precision: str, batch: int, seconds: float, steps: int,

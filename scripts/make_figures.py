@@ -27,7 +27,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ser_lib import evaluate, paths, plots, ravdess, train  # noqa: E402
+from ser_lib import paths  # noqa: E402
+from ser_lib.data import ravdess, synth  # noqa: E402
+from ser_lib.reports import evaluation, plots  # noqa: E402
+from ser_lib.training import TrainConfig, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ravdess16k"
@@ -56,9 +59,9 @@ def dataset_figures(root: Path, out: Path) -> None:
 
 def result_figures(root: Path | None, run_dir: Path, folds: int, epochs: int, out: Path) -> dict:
     print(f"cross-validated run in {run_dir} ({folds} folds; finished folds are reused)")
-    train.train(train.TrainConfig(dataset_root=str(root) if root else None, output_dir=str(run_dir), backbone="none",
-                                  folds=folds, epochs=epochs, resume=True))
-    summary = evaluate.evaluate_folds(run_dir, dataset_root=root)
+    train(TrainConfig(dataset_root=str(root) if root else None, output_dir=str(run_dir), folds=folds, epochs=epochs,
+                      resume=True))
+    summary = evaluation.evaluate_folds(run_dir, dataset_root=root)
     pooled = run_dir / "evaluation" / "pooled"
     for name in ("confusion_matrix", "roc", "per_class"):
         show(Path(shutil.copyfile(pooled / f"{name}.png", out / f"cv_{name}.png")))
@@ -90,7 +93,7 @@ def main() -> None:
     root = Path(args.dataset_root) if Path(args.dataset_root).is_dir() else None
     if root is None:
         print(f"{args.dataset_root} not found: using the synthetic corpus")
-    dataset_figures(root or paths.synthetic_root(), out)
+    dataset_figures(root or synth.default_corpus(), out)
     if not args.skip_results:
         run_dir = Path(args.run_dir) if args.run_dir else ROOT / "runs" / (
             "accuracy/default/all-5folds" if root else "figures-synthetic")

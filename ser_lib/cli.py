@@ -1,11 +1,15 @@
 """Command line: ``python -m ser_lib SUBCOMMAND`` (or ``ser SUBCOMMAND``).
 
 Each subcommand parses its options and calls the library; user mistakes (:class:`SERError`) are
-printed as one clear message, without a traceback, with exit status 2.
+printed as one clear message, without a traceback, with exit status 2. ``train``'s options are
+generated from :class:`~ser_lib.training.config.TrainConfig` and ``infer``'s stream options from
+:class:`~ser_lib.inference.streaming.StreamSettings` (:mod:`ser_lib.options`). ``--device`` is the
+compute device everywhere; ``--mic_device`` picks the microphone.
 """
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import sys
 from pathlib import Path
@@ -16,13 +20,13 @@ log = logging.getLogger("ser_lib")
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from . import paths, ravdess, synth
+    from .data import ravdess, synth
 
     if args.examples:
         written = synth.write_examples(args.examples, actor=args.example_actor, seed=args.seed)
         print(f"wrote {len(written)} example clips (one per emotion) to {args.examples}")
         return 0
-    out = Path(args.out) if args.out else paths.synthetic_dir(args.actors, args.seed)
+    out = Path(args.out) if args.out else synth.corpus_dir(args.actors, args.seed)
     synth.generate(out, actors=args.actors, seed=args.seed, workers=args.workers)
     clips = ravdess.index(out)
     print(f"synthetic corpus: {len(clips)} clips of {clips['actor'].nunique()} actors in {out}")
@@ -30,7 +34,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from . import download
+    from .data import download
 
     resource = download.RAVDESS_SPEECH
     if args.url or args.md5:
@@ -43,9 +47,9 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    from . import paths, ravdess
+    from .data import ravdess, synth
 
-    root = args.dataset_root or paths.synthetic_root()
+    root = args.dataset_root or synth.default_corpus()
     result = ravdess.scan(root, speech_only=not args.all_modalities)
     print(ravdess.format_summary(result, root))
     if args.csv:
@@ -56,24 +60,19 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from . import ravdess, train
+    from . import options
+    from .reports.summary import format_fold_summary
+    from .training import TrainConfig, train
 
-    values = {k: v for k, v in vars(args).items() if k in train.TrainConfig.__dataclass_fields__}
-    for key in ("test_actors", "val_actors"):
-        if values.get(key) is not None:
-            values[key] = ravdess.parse_actor_list(values[key])
-    if values.get("device") is None:
-        values["device"] = "auto"
-    config = train.TrainConfig(**values)
+    config = options.from_args(TrainConfig, args)
     try:
-        result = train.train(config)
+        result = train(config)
     except KeyboardInterrupt:
         print(f"\ninterrupted: the last finished epoch is saved in {config.output_dir}; "
               f"continue with the same command plus --resume", file=sys.stderr)
         return 130
     if config.folds:
-        print(f"{result['folds']}-fold cross-validation ({config.emotion_subset}): "
-              + ", ".join(f"{m} {result[m]['mean']:.3f} ± {result[m]['std']:.3f}" for m in ("uar", "accuracy", "macro_f1")))
+        print(f"cross-validation ({config.emotion_subset}), {format_fold_summary(result)}")
         print(f"summary: {Path(config.output_dir) / 'summary.json'}")
     else:
         print(f"test ({config.emotion_subset}, actors of split {result['split']}): UAR {result['uar']:.3f}, "
@@ -84,140 +83,94 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from . import evaluate, ravdess
+    from .data.splits import parse_actor_list
+    from .reports import evaluation
+    from .reports.summary import format_fold_summary
 
     target = Path(args.model_path)
-    options = dict(dataset_root=args.dataset_root, output_dir=args.output_dir, batch_size=args.batch_size,
-                   device=args.device, progress=args.progress)
-    if target.is_dir() and evaluate.fold_checkpoints(target):
+    given = {k: getattr(args, k) for k in ("dataset_root", "output_dir", "batch_size", "device") if hasattr(args, k)}
+    if target.is_dir() and evaluation.fold_checkpoints(target):
         if args.actors or args.emotion_subset:
             print("error: --actors and --emotion_subset apply to one checkpoint, not to a K-fold folder",
                   file=sys.stderr)
             return 2
-        summary = evaluate.evaluate_folds(target, **options)
-        out = Path(args.output_dir) if args.output_dir else target / "evaluation"
-        print(f"{summary['folds']} folds: " + ", ".join(
-            f"{k} {summary[k]['mean']:.3f} ± {summary[k]['std']:.3f}" for k in ("uar", "accuracy", "macro_f1")))
-        print(f"summary: {out / 'summary.md'}")
+        summary = evaluation.evaluate_folds(target, progress=args.progress, **given)
+        print(format_fold_summary(summary))
+        print(f"summary: {Path(given.get('output_dir') or target / 'evaluation') / 'summary.md'}")
         return 0
     if target.is_dir():
         target = target / "best_model.pt"
-    result = evaluate.evaluate_checkpoint(target, actors=ravdess.parse_actor_list(args.actors),
-                                          emotion_subset=args.emotion_subset, **options)
-    metrics, out = result.metrics, result.folder
+    result = evaluation.evaluate_checkpoint(target, actors=parse_actor_list(args.actors),
+                                            emotion_subset=args.emotion_subset, progress=args.progress, **given)
+    metrics = result.metrics
     actors = " ".join(f"{a:02d}" for a in metrics["actors"])
     print(f"actors {actors}, {metrics['n_clips']} clips: UAR {metrics['uar']:.3f}, accuracy {metrics['accuracy']:.3f}, "
           f"macro-F1 {metrics['macro_f1']:.3f}, ROC AUC {metrics['roc_auc_macro'] or float('nan'):.3f}, "
           f"ECE {metrics['ece']:.3f}")
-    print(f"report: {out / 'report.md'}")
+    print(f"report: {result.folder / 'report.md'}")
     return 0
 
 
+def _view(args: argparse.Namespace, labels: list[str]):
+    """The terminal view, or the matplotlib window (or its frames, without a display)."""
+    from .inference import live
+
+    if args.text or (args.input and not args.save_frames):
+        return live.TextView()
+    if args.save_frames or live.has_display():
+        return live.PlotView(labels, interactive=live.has_display() and not args.input, save_frames=args.save_frames)
+    print("no display: showing the text view (use --save-frames DIR for pictures)", file=sys.stderr)
+    return live.TextView()
+
+
+def _print_prediction(name: str, prediction) -> None:
+    print(f"{name}: {prediction.label} ({prediction.confidence:.2f})")
+    for label, p in sorted(prediction.as_dict().items(), key=lambda kv: -kv[1]):
+        print(f"  {label:<10} {p:.3f}  {'█' * int(round(p * 40))}")
+
+
 def _cmd_infer(args: argparse.Namespace) -> int:
-    from . import live
-    from .inference import Predictor, StreamingPredictor
+    from . import options
+    from .inference import Predictor, StreamingPredictor, StreamSettings, live
+    from .inference.streaming import run_stream
 
     if args.list_devices:
         print(live.format_devices(live.input_devices()))
         return 0
-    if not args.model_path:
-        print("error: --model_path is required (a best_model.pt from `python -m ser_lib train`)", file=sys.stderr)
+    if not args.model_path or bool(args.input) == bool(args.mic):
+        print("error: give --model_path (a best_model.pt from `python -m ser_lib train`) and either "
+              "--input FILE or --mic", file=sys.stderr)
         return 2
-    if bool(args.input) == bool(args.mic):
-        print("error: give either --input FILE or --mic", file=sys.stderr)
+    missing = [f for f in args.adapt or [] if not Path(f).is_file()]
+    if missing:
+        print(f"error: --adapt: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
-    predictor = Predictor.from_checkpoint(args.model_path, device=args.compute_device, optimize=args.optimize)
+    predictor = Predictor.from_checkpoint(args.model_path, device=args.device, optimize=args.optimize)
     if args.adapt:
-        missing = [f for f in args.adapt if not Path(f).is_file()]
-        if missing:
-            print(f"error: --adapt: no such file: {', '.join(missing)}", file=sys.stderr)
-            return 2
         predictor.adapt(args.adapt)
         print(f"adapted to the speaker of {len(args.adapt)} clip(s)", file=sys.stderr)
     if args.input and args.whole:
-        prediction = predictor.predict_file(args.input)
-        print(f"{args.input}: {prediction.label} ({prediction.confidence:.2f})")
-        for label, p in sorted(prediction.as_dict().items(), key=lambda kv: -kv[1]):
-            print(f"  {label:<10} {p:.3f}  {'█' * int(round(p * 40))}")
+        _print_prediction(args.input, predictor.predict_file(args.input))
         return 0
-    source = live.FileSource(args.input, realtime=args.realtime) if args.input else live.MicrophoneSource(args.device)
-    stream = StreamingPredictor(predictor, source.sample_rate, window=args.window, hop=args.hop,
-                                smoothing=args.smoothing)
-    if args.text or (args.input and not args.save_frames):
-        view = live.TextView()
-    elif args.save_frames or live.has_display():
-        view = live.PlotView(predictor.labels, interactive=live.has_display() and not args.input,
-                             save_frames=args.save_frames)
-    else:
-        print("no display: showing the text view (use --save-frames DIR for pictures)", file=sys.stderr)
-        view = live.TextView()
+    source = live.FileSource(args.input, realtime=args.realtime) if args.input else live.MicrophoneSource(args.mic_device)
+    stream = StreamingPredictor(predictor, source.sample_rate, options.from_args(StreamSettings, args))
+    view = _view(args, predictor.labels)
     if args.mic:
         print(f"listening on {source.device if source.device is not None else 'the default microphone'} at "
               f"{source.sample_rate} Hz; Ctrl-C stops", file=sys.stderr)
-    results = live.run_live(stream, source, view, max_seconds=args.max_seconds)
-    spoken = [r for r in results if r.speech]
+    results = run_stream(stream, source, view, max_seconds=args.max_seconds)
+    spoken = sorted(r.latency_ms for r in results if r.speech)
     if spoken:
-        latency = sorted(r.latency_ms for r in spoken)
-        print(f"{len(results)} hops, {len(spoken)} with speech; latency median {latency[len(latency) // 2]:.0f} ms",
+        print(f"{len(results)} hops, {len(spoken)} with speech; latency median {spoken[len(spoken) // 2]:.0f} ms",
               file=sys.stderr)
     return 0
 
 
-def _add_train_options(p: argparse.ArgumentParser) -> None:
-    from .train import TrainConfig
-
-    d = TrainConfig()
-    p.add_argument("--dataset_root", help="RAVDESS-layout folder (default: the built-in synthetic corpus)")
-    p.add_argument("--output_dir", default=d.output_dir, help=f"run folder (default {d.output_dir})")
-    p.add_argument("--emotion_subset", default=d.emotion_subset, choices=["all", "basic6", "basic4"],
-                   help=f"emotion classes (default {d.emotion_subset}: 8 classes)")
-    p.add_argument("--batch_size", type=int, default=d.batch_size)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--learning_rate", type=float, default=d.learning_rate, help="learning rate of the pretrained encoder")
-    p.add_argument("--head_lr", type=float, default=d.head_lr, help="learning rate of the new layers")
-    p.add_argument("--weight_decay", type=float, default=d.weight_decay)
-    p.add_argument("--warmup", type=float, default=d.warmup, help="warm-up as a fraction of all steps")
-    p.add_argument("--gender_weight", type=float, default=d.gender_weight, help="auxiliary gender loss weight (0: off)")
-    p.add_argument("--max_seconds", type=float, default=d.max_seconds, help="crop length in seconds")
-    p.add_argument("--device", default=None, help="cuda if available, else cpu (or: cpu, cuda, mps)")
-    p.add_argument("--backbone", default=d.backbone,
-                   help="Hugging Face encoder name or local folder; 'none' for the spectrogram-only model")
-    p.add_argument("--freeze", default=d.freeze, choices=["none", "feature_encoder", "backbone"])
-    p.add_argument("--spectrogram", default=d.spectrogram, action=argparse.BooleanOptionalAction,
-                   help="use the log-mel CNN branch")
-    p.add_argument("--d_model", type=int, default=d.d_model)
-    p.add_argument("--cnn_channels", type=lambda t: tuple(int(c) for c in t.split(",")),
-                   default=d.cnn_channels, help="channels of the CNN blocks (default 32,64,128)")
-    p.add_argument("--context_layers", type=int, default=d.context_layers)
-    p.add_argument("--dropout", type=float, default=d.dropout)
-    p.add_argument("--balance", default=d.balance, choices=["loss", "sampler", "none"],
-                   help="class balancing by loss weights or by sampling")
-    p.add_argument("--label_smoothing", type=float, default=d.label_smoothing)
-    p.add_argument("--speaker_norm", default=d.speaker_norm, action=argparse.BooleanOptionalAction,
-                   help="normalise inputs with each speaker's own unlabelled audio (default on)")
-    p.add_argument("--descriptors", default=d.descriptors, action=argparse.BooleanOptionalAction,
-                   help="clip descriptors (pitch, energy, MFCC statistics) beside the pooled vector (default on)")
-    p.add_argument("--augment", default=d.augment, action=argparse.BooleanOptionalAction, help="waveform augmentation")
-    p.add_argument("--spec_augment", default=d.spec_augment, action=argparse.BooleanOptionalAction)
-    p.add_argument("--patience", type=int, default=d.patience, help="early stopping patience in epochs (0: off)")
-    p.add_argument("--grad_clip", type=float, default=d.grad_clip)
-    p.add_argument("--folds", type=int, default=None, help="actor-wise K-fold cross-validation")
-    p.add_argument("--test_actors", help="fixed split test actors, e.g. 21-24 (default)")
-    p.add_argument("--val_actors", help="fixed split validation actors, e.g. 19,20 (default)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last.pt")
-    p.add_argument("--num_workers", type=int, default=d.num_workers, help="data-loader worker processes")
-    p.add_argument("--quick", action="store_true", help="smoke run: two batches per epoch, two epochs")
-    p.add_argument("--mixed_precision", default=d.mixed_precision, choices=["auto", "no", "fp16", "bf16"])
-    p.add_argument("--no_progress", dest="progress", action="store_false", help="no progress bars")
+def _default_of(function, name: str):
+    return inspect.signature(function).parameters[name].default
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ser_lib",
-                                     description="Speech emotion recognition on RAVDESS (ser-course).")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_data_commands(sub) -> None:
     p = sub.add_parser("synth", help="write the synthetic RAVDESS-layout corpus")
     p.add_argument("--out", help="target folder (default: the cache folder used when no dataset is given)")
     p.add_argument("--actors", type=int, default=24, help="number of actors, odd male / even female (default 24)")
@@ -242,45 +195,68 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", help="also write the clip table to this CSV file")
     p.set_defaults(func=_cmd_index)
 
-    p = sub.add_parser("train", help="train a model (speaker-independent split or K folds)")
-    _add_train_options(p)
-    p.set_defaults(func=_cmd_train)
+
+def _add_evaluate_command(sub) -> None:
+    from .data.labels import SUBSETS
+    from .reports.evaluation import evaluate_checkpoint
 
     p = sub.add_parser("evaluate", help="metrics, figures and an error-analysis report for a checkpoint")
     p.add_argument("--model_path", required=True,
                    help="a best_model.pt, a run folder, or a K-fold run folder (fold*/best_model.pt)")
-    p.add_argument("--dataset_root", help="default: the dataset the model was trained on")
+    p.add_argument("--dataset_root", default=argparse.SUPPRESS,
+                   help="default: the dataset the model was trained on")
     p.add_argument("--actors", help="evaluate on these actors (e.g. 21,22) instead of the checkpoint's test actors")
-    p.add_argument("--emotion_subset", choices=["all", "basic6", "basic4"],
-                   help="must match the checkpoint's classes (checked)")
-    p.add_argument("--output_dir", help="default: an evaluation/ folder beside the checkpoint")
-    p.add_argument("--batch_size", type=int, default=16)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--no_progress", dest="progress", action="store_false")
+    p.add_argument("--emotion_subset", choices=list(SUBSETS), help="must match the checkpoint's classes (checked)")
+    p.add_argument("--output_dir", default=argparse.SUPPRESS, help="default: an evaluation/ folder beside the checkpoint")
+    p.add_argument("--batch_size", type=int, default=argparse.SUPPRESS,
+                   help=f"clips per batch (default: {_default_of(evaluate_checkpoint, 'batch_size')})")
+    p.add_argument("--device", default=argparse.SUPPRESS,
+                   help=f"compute device (default: {_default_of(evaluate_checkpoint, 'device')})")
+    p.add_argument("--no_progress", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=_cmd_evaluate)
+
+
+def _add_infer_command(sub) -> None:
+    from . import options
+    from .inference import Predictor, StreamSettings
 
     p = sub.add_parser("infer", help="predict emotions in a file or live from the microphone")
     p.add_argument("--model_path", help="a best_model.pt")
     p.add_argument("--input", help="an audio file: prints the per-window timeline")
     p.add_argument("--whole", action="store_true", help="with --input: one prediction for the whole file")
     p.add_argument("--mic", action="store_true", help="live from the microphone")
-    p.add_argument("--device", help="microphone: index or name (see --list-devices)")
+    p.add_argument("--mic_device", help="microphone: index or name (see --list-devices)")
     p.add_argument("--list-devices", "--list_devices", dest="list_devices", action="store_true",
                    help="list input devices and exit")
-    p.add_argument("--window", type=float, default=3.0, help="seconds of audio per prediction (default 3)")
-    p.add_argument("--hop", type=float, default=0.5, help="seconds between predictions (default 0.5)")
-    p.add_argument("--smoothing", type=float, default=0.5, help="weight of the newest window in the smoothing")
+    options.add_options(p, StreamSettings)
     p.add_argument("--text", action="store_true", help="text view even when a display is available")
     p.add_argument("--save-frames", "--save_frames", dest="save_frames", metavar="DIR",
                    help="draw the live window into DIR/frame_NNNNN.png")
     p.add_argument("--realtime", action="store_true", help="with --input: replay at real-time speed")
     p.add_argument("--max_seconds", type=float, default=None, help="stop after this much audio")
-    p.add_argument("--compute_device", default="auto", help="where the model runs (auto, cpu, cuda)")
+    p.add_argument("--device", default=_default_of(Predictor.from_checkpoint, "device"),
+                   help="compute device: auto, cpu, cuda or mps (default: %(default)s)")
     p.add_argument("--adapt", nargs="+", metavar="FILE",
                    help="unlabelled clips of the speaker: learn their statistics first (speaker-normalised models)")
     p.add_argument("--optimize", default="none", choices=["none", "int8"],
                    help="int8: dynamic quantisation of linear layers (CPU)")
     p.set_defaults(func=_cmd_infer)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import options
+    from .training import TrainConfig
+
+    parser = argparse.ArgumentParser(prog="python -m ser_lib",
+                                     description="Speech emotion recognition on RAVDESS (ser-course).")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_data_commands(sub)
+    p = sub.add_parser("train", help="train a model (speaker-independent split or K folds)")
+    options.add_options(p, TrainConfig)
+    p.set_defaults(func=_cmd_train)
+    _add_evaluate_command(sub)
+    _add_infer_command(sub)
     return parser
 
 
@@ -289,15 +265,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s: %(message)s")
+    command = argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in ("verbose", "command", "func")})
     try:
-        return int(args.func(args) or 0)
+        return int(args.func(command) or 0)
     except SERError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

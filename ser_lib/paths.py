@@ -1,4 +1,4 @@
-"""Where ser_lib keeps things: the cache (synthetic corpus, features) and the figures folder.
+"""Where ser_lib keeps things: the cache folder (synthetic corpus, features, demo model) and figures.
 
 Paths are resolved here, not relative to the working directory, because papermill and nbval start
 notebooks in different folders.
@@ -18,20 +18,6 @@ def cache_dir() -> Path:
         return Path(os.environ["SER_CACHE_DIR"]).expanduser()
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")).expanduser()
     return base / "ser-course"
-
-
-def synthetic_dir(actors: int = 24, seed: int = 0) -> Path:
-    """Where the synthetic corpus with these parameters lives in the cache."""
-    from .synth import SYNTH_VERSION
-
-    return cache_dir() / f"synthetic-v{SYNTH_VERSION}-{actors}actors-seed{seed}"
-
-
-def synthetic_root(actors: int = 24, seed: int = 0, progress: bool = True) -> Path:
-    """The synthetic corpus folder, generated on first use (the default dataset everywhere)."""
-    from . import synth
-
-    return synth.generate(synthetic_dir(actors, seed), actors=actors, seed=seed, progress=progress)
 
 
 def project_path(path: str | Path) -> Path:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser_lib import synth
+from ser_lib.data import synth
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ravdess16k"
 
@@ -77,7 +77,7 @@ def corpus8(tmp_path_factory) -> Path:
 
 def small_train_config(root: Path, out: Path, **changes):
     """A small, fast spectrogram-only configuration on actors 1-6 (train), 7 (val), 8 (test)."""
-    from ser_lib.train import TrainConfig
+    from ser_lib.training import TrainConfig
 
     values = dict(dataset_root=str(root), output_dir=str(out), backbone="none", emotion_subset="basic4",
                   epochs=6, batch_size=16, d_model=64, cnn_channels=(8, 16, 32), context_layers=1,
@@ -89,8 +89,8 @@ def small_train_config(root: Path, out: Path, **changes):
 @pytest.fixture(scope="session")
 def trained_run(corpus8, tmp_path_factory) -> Path:
     """A small spectrogram-only basic4 model trained for 3 epochs on corpus8 (test actor 8)."""
-    from ser_lib import train
+    from ser_lib import training
 
     out = tmp_path_factory.mktemp("trained-run")
-    train.train(small_train_config(corpus8, out, epochs=3))
+    training.train(small_train_config(corpus8, out, epochs=3))
     return out

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import soundfile as sf
 
-from ser_lib import live
+from ser_lib.inference import live
 from ser_lib.inference import Predictor, StreamingPredictor
 
 

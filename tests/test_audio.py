@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser_lib import audio
+from ser_lib.data import audio
 from ser_lib.errors import AudioError
 from conftest import write_tone
 

@@ -1,18 +1,18 @@
 import numpy as np
 import pandas as pd
 
-from ser_lib import baseline
+from ser_lib.training import baseline
 
 
 def _table(actors: int = 6, per_class: int = 6):
     rng = np.random.default_rng(0)
     rows, clips = [], []
     for actor in range(1, actors + 1):
-        for code in ("01", "05"):
+        for emotion in ("neutral", "angry"):
             for _ in range(per_class):
-                shift = 3.0 if code == "05" else 0.0
+                shift = 3.0 if emotion == "angry" else 0.0
                 rows.append({"f0": shift + rng.normal(), "rms": shift + rng.normal()})
-                clips.append({"actor": actor, "emotion_code": code})
+                clips.append({"actor": actor, "emotion": emotion})
     return pd.DataFrame(rows), pd.DataFrame(clips)
 
 

@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from ser_lib import ravdess
+from ser_lib.data import ravdess
 
 
 def run_cli(*args, env=None):
@@ -28,3 +28,36 @@ def test_help_lists_the_subcommands():
     assert run.returncode == 0
     for command in ("synth", "download", "index"):
         assert command in run.stdout
+
+
+def test_train_options_are_generated_from_train_config():
+    from dataclasses import fields, replace
+
+    from ser_lib import cli, options
+    from ser_lib.data.augment import SpecAugment, WaveAugment
+    from ser_lib.training import TrainConfig
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["train", "--epochs", "3", "--no-speaker_norm", "--augment_snr_db", "5,20",
+                              "--test_actors", "1-3", "--trim_db", "none", "--spec_time_masks", "4", "--no_progress"])
+    expected = replace(TrainConfig(), epochs=3, speaker_norm=False, test_actors=(1, 2, 3), trim_db=None, progress=False,
+                       augment_settings=replace(WaveAugment(), snr_db=(5.0, 20.0)),
+                       spec_augment_settings=replace(SpecAugment(), time_masks=4))
+    assert options.from_args(TrainConfig, args) == expected
+    assert options.from_args(TrainConfig, parser.parse_args(["train"])) == TrainConfig()  # the defaults, untouched
+    train_help = run_cli("train", "--help").stdout
+    for f in fields(TrainConfig):
+        if f.name.endswith("_settings"):
+            for sub in fields(f.type if isinstance(f.type, type) else eval(f.type)):
+                if sub.metadata.get("cli") is not False:
+                    assert f"--{f.metadata['prefix']}{sub.name}" in train_help
+        else:
+            assert f"--{f.name}" in train_help, f"no option for TrainConfig.{f.name}"
+    assert "(default: 16)" in train_help and "(default: none)" in train_help  # defaults read from TrainConfig
+
+
+def test_a_bad_option_value_is_a_usage_error_not_a_traceback():
+    run = run_cli("train", "--augment_speeds", "fast")
+    assert run.returncode == 2 and "cannot read 'fast'" in run.stderr and "Traceback" not in run.stderr
+    run = run_cli("train", "--emotion_subset", "basic5")
+    assert run.returncode == 2 and "invalid choice" in run.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ser_lib import download, ravdess
+from ser_lib.data import download, ravdess
 from ser_lib.errors import ChecksumError, DownloadError, UnsafeArchiveError
 
 

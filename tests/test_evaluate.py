@@ -10,7 +10,10 @@ import torch
 from sklearn.metrics import (accuracy_score, f1_score, precision_recall_fscore_support, recall_score,
                              roc_auc_score)
 
-from ser_lib import checkpoint, evaluate, train
+from ser_lib import training
+from ser_lib.model import checkpoint
+from ser_lib.reports import evaluation, metrics as report_metrics
+from ser_lib.reports.predictions import Predictions
 from ser_lib.errors import CheckpointError, SplitError
 from conftest import small_train_config
 
@@ -30,7 +33,7 @@ def test_metrics_match_scikit_learn_including_an_absent_class():
     y_true, probs = fixed_predictions()
     y_pred = probs.argmax(1)
     assert 3 in set(y_pred)  # the absent class is still predicted sometimes
-    m = evaluate.compute_metrics(y_true, probs, LABELS)
+    m = report_metrics.compute_metrics(y_true, probs, LABELS)
     present = [0, 1, 2, 4]
     assert m["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
     assert m["uar"] == pytest.approx(recall_score(y_true, y_pred, labels=present, average="macro"))
@@ -54,7 +57,7 @@ def test_expected_calibration_error_by_hand():
     probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
     y = np.array([0, 1, 0, 0])
     # bin of 0.9: accuracy 0.5, confidence 0.9; bin of 0.6: accuracy 1.0, confidence 0.6
-    ece, table = evaluate.expected_calibration_error(probs, y, bins=10)
+    ece, table = report_metrics.expected_calibration_error(probs, y, bins=10)
     assert ece == pytest.approx(0.5 * 0.4 + 0.5 * 0.4)
     assert table["count"].sum() == 4
 
@@ -64,8 +67,8 @@ def test_report_says_n_a_for_the_absent_class(tmp_path):
     clips = pd.DataFrame({"file": [f"f{i}.wav" for i in range(len(y_true))], "path": "x", "actor": 21,
                           "gender": "male", "emotion": [LABELS[k] for k in y_true], "intensity": "normal",
                           "statement": 1, "repetition": 1})
-    pred = evaluate.Predictions(clips, probs, y_true, LABELS)
-    metrics = evaluate.write_evaluation(pred, tmp_path, model_path="m.pt", dataset_root="d", actors=[21])
+    pred = Predictions(clips, probs, y_true, LABELS)
+    metrics = evaluation.write_evaluation(pred, tmp_path, model_path="m.pt", dataset_root="d", actors=[21])
     report = (tmp_path / "report.md").read_text()
     assert "| angry | 0.0000 | n/a | n/a | n/a | 0 |" in report
     assert "No test clips for: angry" in report
@@ -105,10 +108,14 @@ def test_end_to_end_evaluation_is_complete_and_consistent(trained_run, tmp_path)
 
 def test_kfold_folder_gets_a_summary_and_pooled_confusion(corpus8, tmp_path):
     run_dir = tmp_path / "cv"
-    train.train(small_train_config(corpus8, run_dir, folds=2, quick=True, test_actors=None, val_actors=None))
-    summary = evaluate.evaluate_folds(run_dir, progress=False)
+    trained = training.train(small_train_config(corpus8, run_dir, folds=2, quick=True))
+    summary = evaluation.evaluate_folds(run_dir, progress=False)
     assert summary["folds"] == 2 and set(summary["uar"]) == {"mean", "std"}
-    assert np.asarray(summary["pooled_confusion_matrix"]).sum() == 8 * 28  # every actor tested once
+    assert np.asarray(summary["pooled"]["confusion_matrix"]).sum() == 8 * 28  # every actor tested once
+    # one summary.json schema: training's and evaluation's rows name the same folds and test actors
+    assert [(r["split"], r["test_actors"]) for r in summary["per_fold"]] == \
+        [(r["split"], r["test_actors"]) for r in trained["per_fold"]]
+    assert set(trained) - {"per_fold"} <= set(summary) - {"per_fold", "pooled"}
     for name in ("summary.json", "summary.csv", "summary.md", "pooled/report.md", "pooled/confusion_matrix.png",
                  "pooled/roc.png", "pooled/per_class.png"):
         assert (run_dir / "evaluation" / name).exists()
@@ -116,7 +123,7 @@ def test_kfold_folder_gets_a_summary_and_pooled_confusion(corpus8, tmp_path):
     per_fold = [json.loads((run_dir / f / "evaluation" / "metrics.json").read_text()) for f in ("fold1", "fold2")]
     assert pooled["n_clips"] == 8 * 28
     np.testing.assert_array_equal(pooled["confusion_matrix"], np.sum([m["confusion_matrix"] for m in per_fold], 0))
-    assert sorted(pooled["actors"]) == sorted(a for f in summary["per_fold"] for a in map(int, f["actors"].split()))
+    assert sorted(pooled["actors"]) == sorted(a for f in summary["per_fold"] for a in f["test_actors"])
     assert (run_dir / "fold1" / "evaluation" / "report.md").exists()
     assert "mean ± std" in (run_dir / "evaluation" / "summary.md").read_text()
 
@@ -124,7 +131,7 @@ def test_kfold_folder_gets_a_summary_and_pooled_confusion(corpus8, tmp_path):
 def test_bad_checkpoints_get_clear_errors(trained_run, tmp_path):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"this is not a checkpoint" * 10)
-    with pytest.raises(CheckpointError, match="not a readable ser-course checkpoint"):
+    with pytest.raises(CheckpointError, match="not a ser-course checkpoint: it is not a PyTorch file at all"):
         checkpoint.load(junk)
     payload = torch.load(trained_run / "best_model.pt", weights_only=True)
     payload["format_version"] = 99
@@ -143,11 +150,11 @@ def test_bad_checkpoints_get_clear_errors(trained_run, tmp_path):
 def test_label_set_mismatch_and_missing_actors(trained_run, corpus8, tmp_path):
     model = trained_run / "best_model.pt"
     with pytest.raises(CheckpointError, match="predicts 4 classes .* asks for neutral, calm"):
-        evaluate.evaluate_checkpoint(model, emotion_subset="all", progress=False)
+        evaluation.evaluate_checkpoint(model, emotion_subset="all", progress=False)
     partial = tmp_path / "partial"
     shutil.copytree(corpus8 / "Actor_01", partial / "Actor_01")
-    with pytest.raises(SplitError, match="actors 08 .* are not in"):
-        evaluate.evaluate_checkpoint(model, dataset_root=partial, progress=False)
+    with pytest.raises(SplitError, match="test actors of the checkpoint's split 08 are not in the data"):
+        evaluation.evaluate_checkpoint(model, dataset_root=partial, progress=False)
 
 
 def test_unloadable_audio_is_listed_not_dropped_silently(trained_run, corpus8, tmp_path):
@@ -156,7 +163,7 @@ def test_unloadable_audio_is_listed_not_dropped_silently(trained_run, corpus8, t
     broken = root / "Actor_08" / "03-01-05-02-01-01-08.wav"
     data = bytearray(broken.read_bytes())
     broken.write_bytes(bytes(data[:44]) + bytes(len(data) - 44))  # valid header, all-zero samples
-    metrics = evaluate.evaluate_checkpoint(trained_run / "best_model.pt", dataset_root=root,
+    metrics = evaluation.evaluate_checkpoint(trained_run / "best_model.pt", dataset_root=root,
                                            output_dir=tmp_path / "eval", progress=False).metrics
     assert metrics["n_clips"] == 27
     assert [f["path"] for f in metrics["failed_files"]] == [str(broken.resolve())]

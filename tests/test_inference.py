@@ -1,13 +1,13 @@
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from ser_lib import audio
-from ser_lib.inference import NO_SPEECH, Predictor, StreamingPredictor, VoiceActivityGate
+from ser_lib.data import audio
+from ser_lib.inference import Predictor, StreamingPredictor, StreamSettings
+from ser_lib.inference.streaming import NO_SPEECH, VoiceActivityGate
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_streamed_windows_equal_offline_predictions_for_any_block_sizes(predicto
     runs = []
     for seed in (0, 1):
         # fixed speaker statistics: windowing alone must not change a prediction
-        stream = StreamingPredictor(predictor, 16000, window=3.0, hop=0.5, adapt=False)
+        stream = StreamingPredictor(predictor, 16000, StreamSettings(window=3.0, hop=0.5), adapt=False)
         runs.append(stream.process(_random_blocks(wave, np.random.default_rng(seed))))
     a, b = runs
     assert len(a) == len(b) == len(wave) // 8000 - 1  # hops from 1 s on (min_seconds) to the end
@@ -72,7 +72,7 @@ def test_streamed_windows_equal_offline_predictions_for_any_block_sizes(predicto
 
 def test_stream_at_another_sample_rate(predictor, speech_file):
     wave = audio.resample(audio.load(speech_file), 16000, 44100)
-    stream = StreamingPredictor(predictor, 44100, window=3.0, hop=0.5, adapt=False)
+    stream = StreamingPredictor(predictor, 44100, StreamSettings(window=3.0, hop=0.5), adapt=False)
     results = stream.process(_random_blocks(wave, np.random.default_rng(2)))
     spoken = [r for r in results if r.speech]
     assert spoken
@@ -112,15 +112,15 @@ def test_stream_rejects_bad_settings(predictor):
     from ser_lib.errors import ConfigError
 
     with pytest.raises(ConfigError, match="hop <= window"):
-        StreamingPredictor(predictor, 16000, window=1.0, hop=2.0)
+        StreamingPredictor(predictor, 16000, StreamSettings(window=1.0, hop=2.0))
 
 
 def test_int8_quantisation_keeps_predictions(trained_run, tiny_backbone, corpus8, tmp_path):
-    from ser_lib import train
+    from ser_lib import training
     from conftest import small_train_config
 
     run = tmp_path / "w2v2"
-    train.train(small_train_config(corpus8, run, backbone=str(tiny_backbone), quick=True))
+    training.train(small_train_config(corpus8, run, backbone=str(tiny_backbone), quick=True))
     plain = Predictor.from_checkpoint(run / "best_model.pt", device="cpu")
     fast = Predictor.from_checkpoint(run / "best_model.pt", device="cpu", optimize="int8")
     import torch

@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from ser_lib import live
+from ser_lib.inference import live
 from ser_lib.errors import DeviceError
 from ser_lib.inference import Predictor
 
@@ -97,7 +97,7 @@ def test_queue_overflow_is_counted_and_reported(monkeypatch, caplog):
     monkeypatch.setattr(live, "import_sounddevice", lambda: FakeSoundDevice())
     mic = live.MicrophoneSource(max_queue=3)
     block = np.zeros((1600, 1), dtype=np.float32)
-    with caplog.at_level(logging.WARNING, logger="ser_lib.live"):
+    with caplog.at_level(logging.WARNING, logger="ser_lib.inference.live"):
         for _ in range(5):
             mic._callback(block, 1600, None, None)
     assert mic.queue.qsize() == 3 and mic.dropped == 2
@@ -111,10 +111,10 @@ def test_unknown_device_lists_the_available_ones(monkeypatch):
 
 
 def test_text_view_prints_one_line_per_hop(predictor, clip, capsys):
-    from ser_lib.inference import StreamingPredictor
+    from ser_lib.inference.streaming import StreamingPredictor, run_stream
 
     source = live.FileSource(clip, realtime=False)
     stream = StreamingPredictor(predictor, source.sample_rate)
-    results = live.run_live(stream, source, live.TextView())
+    results = run_stream(stream, source, live.TextView())
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == len(results) > 0

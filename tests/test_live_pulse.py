@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 from scipy import signal
 
-from ser_lib import audio
+from ser_lib.data import audio
 from ser_lib.inference import Predictor
 
 pytestmark = pytest.mark.slow

@@ -1,19 +1,27 @@
+import dataclasses
 import shutil
 
 import pytest
 import torch
 
 from ser_lib.errors import BackboneError, ConfigError
-from ser_lib.model import ModelConfig, SERModel, _MaskedInstanceNorm, load_backbone
+from ser_lib.model import ModelConfig, SERModel
+from ser_lib.model.backbone import _MaskedInstanceNorm, load_backbone
+from ser_lib.training import TrainConfig
 
 SR = 16000
 
 
+def small_config(backbone=None, **changes) -> ModelConfig:
+    """A small 4-class architecture without descriptors (the defaults of TrainConfig otherwise)."""
+    config = TrainConfig(backbone="none" if backbone is None else str(backbone), d_model=64,
+                         cnn_channels=(8, 16, 32), context_layers=1, descriptors=False).model_config(4)
+    return dataclasses.replace(config, **changes)
+
+
 def make(backbone, **kw) -> SERModel:
     torch.manual_seed(0)
-    config = ModelConfig(backbone=None if backbone is None else str(backbone), num_emotions=4, d_model=64,
-                         cnn_channels=(8, 16, 32), context_layers=1, **kw)
-    return SERModel(config)
+    return SERModel(small_config(backbone, **kw))
 
 
 def test_tiny_backbone_is_a_few_hundred_thousand_parameters(tiny_backbone):
@@ -111,8 +119,7 @@ def test_layerdrop_is_off_so_every_layer_is_always_combined(tmp_path):
     config = Wav2Vec2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64,
                             conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
                             layerdrop=0.9)
-    model = SERModel(ModelConfig(backbone="w2v2", num_emotions=4, d_model=64, cnn_channels=(8, 16, 32)),
-                     encoder=Wav2Vec2Model(config)).train()
+    model = SERModel(small_config("w2v2"), encoder=Wav2Vec2Model(config)).train()
     for _ in range(5):
         states, _ = model.backbone.layers(torch.randn(2, SR) * 0.1, torch.tensor([SR, SR]))
         assert states.shape[1] == 5
@@ -149,9 +156,9 @@ def test_missing_backbone_folder(tmp_path):
 
 def test_bad_configs_are_rejected():
     with pytest.raises(ConfigError, match="--freeze"):
-        SERModel(ModelConfig(backbone=None, freeze="half"))
+        SERModel(small_config(freeze="half"))
     with pytest.raises(ConfigError, match="backbone or the spectrogram"):
-        SERModel(ModelConfig(backbone=None, spectrogram=False))
+        SERModel(small_config(spectrogram=False))
 
 
 def test_parameter_counts_add_up(tiny_backbone):

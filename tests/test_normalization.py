@@ -2,16 +2,17 @@ import numpy as np
 import pytest
 import torch
 
-from ser_lib import normalization, train
+from ser_lib import training
+from ser_lib.data import audio
 from ser_lib.inference import Predictor, StreamingPredictor
-from ser_lib import audio
+from ser_lib.model import normalizer
 from conftest import small_train_config
 
 
 def test_running_stats_match_numpy():
     rng = np.random.default_rng(0)
     rows = rng.normal(3, 2, size=(1000, 5))
-    stats = normalization.RunningStats(5)
+    stats = normalizer.RunningStats(5)
     for chunk in np.array_split(rows, 17):
         stats.update(chunk)
     np.testing.assert_allclose(stats.mean, rows.mean(0), rtol=1e-10)
@@ -20,23 +21,23 @@ def test_running_stats_match_numpy():
 
 def test_normalize_by_speaker_uses_each_speakers_own_rows():
     table = np.array([[1.0, 10], [3, 30], [100, 0], [300, 2]])
-    out = normalization.normalize_by_speaker(table, [1, 1, 2, 2])
+    out = normalizer.normalize_by_speaker(table, [1, 1, 2, 2])
     np.testing.assert_allclose(out, [[-1, -1], [1, 1], [-1, -1], [1, 1]], atol=1e-5)
 
 
 @pytest.fixture(scope="module")
 def speaker_norm_run(corpus8, tmp_path_factory):
     out = tmp_path_factory.mktemp("speaker-norm-run")
-    train.train(small_train_config(corpus8, out, epochs=3, speaker_norm=True, descriptors=True))
+    training.train(small_train_config(corpus8, out, epochs=3, speaker_norm=True, descriptors=True))
     return out
 
 
 def test_training_with_speaker_norm_and_descriptors_records_its_normalisation(speaker_norm_run):
     raw = torch.load(speaker_norm_run / "best_model.pt", weights_only=True)
-    info = raw["normalization"]
+    info = raw["normalizer"]
     assert info["speaker_norm"] is True
-    assert len(info["descriptor_names"]) == len(info["descriptor_mean"]) == raw["model_config"]["descriptor_dim"] > 40
-    assert "f0_mean" in info["descriptor_names"]
+    assert len(info["descriptor_names"]) == len(info["descriptors"]["mean"]) == raw["model_config"]["descriptor_dim"] > 40
+    assert "f0_mean" in info["descriptor_names"] and len(info["mel"]["mean"]) == 64
 
 
 def test_predictor_adapts_to_a_speaker(speaker_norm_run, corpus8):
@@ -44,15 +45,15 @@ def test_predictor_adapts_to_a_speaker(speaker_norm_run, corpus8):
     basic4 = ("01", "03", "04", "05")  # the model's classes: the evaluation below sees these clips
     files = [f for f in sorted((corpus8 / "Actor_08").glob("*.wav")) if f.name[6:8] in basic4]
     before = predictor.predict_file(files[0]).probs
-    assert not predictor.adapter.adapted  # the training data's statistics stand in
+    assert not predictor.speaker.adapted  # the training data's statistics stand in
     predictor.adapt(files)
-    assert predictor.adapter.adapted
+    assert predictor.speaker.adapted
     after = predictor.predict_file(files[0]).probs
     assert not np.allclose(before, after, atol=1e-4)
     # the adapted prediction equals evaluation with the speaker's own statistics
-    from ser_lib import evaluate
+    from ser_lib.reports import evaluation
 
-    result = evaluate.evaluate_checkpoint(speaker_norm_run / "best_model.pt", progress=False,
+    result = evaluation.evaluate_checkpoint(speaker_norm_run / "best_model.pt", progress=False,
                                           output_dir=speaker_norm_run / "eval")
     table = result.predictions.table().set_index("file")
     probs = table.loc[files[0].name, [f"p_{label}" for label in predictor.labels]].to_numpy(dtype=float)
@@ -63,10 +64,10 @@ def test_stream_builds_running_statistics(speaker_norm_run, corpus8):
     predictor = Predictor.from_checkpoint(speaker_norm_run / "best_model.pt", device="cpu")
     waves = [audio.load(p) for p in sorted((corpus8 / "Actor_08").glob("*.wav"))[:8]]
     StreamingPredictor(predictor, 16000, adapt=False).process(waves)
-    assert predictor.adapter.mel.count == 0 and predictor.adapter.descriptors.count == 0
+    assert predictor.speaker.mel.count == 0 and predictor.speaker.descriptors.count == 0
     stream = StreamingPredictor(predictor, 16000)
     results = stream.process(waves)
-    assert predictor.adapter.mel.count > 0 and predictor.adapter.descriptors.count > 0
+    assert predictor.speaker.mel.count > 0 and predictor.speaker.descriptors.count > 0
     assert any(r.speech for r in results)
 
 
@@ -82,7 +83,7 @@ def test_cli_infer_adapts_to_the_speaker_of_given_clips(speaker_norm_run, corpus
 
     def infer(*extra):
         return subprocess.run([sys.executable, "-m", "ser_lib", "infer", "--model_path", model, "--input", files[0],
-                               "--whole", "--compute_device", "cpu", *extra], capture_output=True, text=True)
+                               "--whole", "--device", "cpu", *extra], capture_output=True, text=True)
 
     adapted = infer("--adapt", *files)
     assert adapted.returncode == 0, adapted.stderr
@@ -94,7 +95,7 @@ def test_cli_infer_adapts_to_the_speaker_of_given_clips(speaker_norm_run, corpus
 
 
 def test_feature_cache_computes_only_what_is_missing(tmp_path):
-    from ser_lib.features import FeatureCache
+    from ser_lib.data.cache import FeatureCache
 
     files = []
     for k in range(4):
@@ -112,7 +113,7 @@ def test_feature_cache_computes_only_what_is_missing(tmp_path):
 def test_baseline_speaker_normalize_keeps_the_table_shape():
     import pandas as pd
 
-    from ser_lib import baseline
+    from ser_lib.training import baseline
 
     table = pd.DataFrame({"f0": [100.0, 120, 200, 260], "rms": [-30.0, -20, -25, -15]}, index=[7, 8, 9, 10])
     out = baseline.speaker_normalize(table, pd.Series([1, 1, 2, 2], index=table.index))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ser_lib import ravdess
+from ser_lib.data import labels, ravdess, splits
 from ser_lib.errors import DatasetError, SplitError
 from conftest import write_tone
 
@@ -147,21 +147,22 @@ def test_cli_index_missing_root_is_a_message_not_a_traceback(tmp_path):
     ("basic6", {1, 3, 4, 5, 6, 8}),
     ("basic4", {1, 3, 4, 5}),
 ])
-def test_subsets_select_the_right_codes(small_corpus, subset, codes):
+def test_subsets_select_the_right_emotions(small_corpus, subset, codes):
     clips = ravdess.index(small_corpus)
-    chosen = ravdess.select_emotions(clips, subset)
+    names = labels.subset_labels(subset)
+    assert names == [ravdess.EMOTIONS[c] for c in sorted(codes)]  # canonical order = RAVDESS code order
+    chosen = labels.select(clips, names)
     assert set(chosen["emotion_code"]) == codes
     assert len(chosen) == int(clips["emotion_code"].isin(codes).sum())
-    assert ravdess.emotion_names(subset) == [ravdess.EMOTIONS[c] for c in sorted(codes)]
 
 
 def test_unknown_subset_is_rejected():
     with pytest.raises(SplitError, match="basic4"):
-        ravdess.emotion_codes("basic5")
+        labels.subset_labels("basic5")
 
 
 def test_actor_list_parsing():
-    assert ravdess.parse_actor_list("21,22") == (21, 22)
-    assert ravdess.parse_actor_list("19-20,24") == (19, 20, 24)
+    assert splits.parse_actor_list("21,22") == (21, 22)
+    assert splits.parse_actor_list("19-20,24") == (19, 20, 24)
     with pytest.raises(SplitError, match="cannot read actor list"):
-        ravdess.parse_actor_list("a,b")
+        splits.parse_actor_list("a,b")

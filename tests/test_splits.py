@@ -3,9 +3,9 @@ import random
 
 import pytest
 
-from ser_lib import splits
+from ser_lib.data import splits
 from ser_lib.errors import SplitError
-from ser_lib.ravdess import gender_of
+from ser_lib.data.ravdess import gender_of
 
 ALL24 = range(1, 25)
 
@@ -81,7 +81,7 @@ def test_split_round_trips_through_a_dict():
 
 
 def test_split_selects_rows(small_corpus):
-    from ser_lib import ravdess
+    from ser_lib.data import ravdess
 
     clips = ravdess.index(small_corpus)
     split = splits.fixed_split(ravdess.actors_of(clips), test=(4,), val=(3,))

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from ser_lib import features, ravdess, synth
-from ser_lib.ravdess import ClipName
+from ser_lib.data import features, ravdess, synth
+from ser_lib.data.ravdess import ClipName
 
 
 def _bytes_of(root):

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
-from ser_lib import checkpoint, train
+from ser_lib import training
+from ser_lib.model import checkpoint
 from ser_lib.errors import ConfigError, DatasetError, DeviceError, SplitError, TrainingError
 from ser_lib.inference import Predictor
 from ser_lib.model import SERModel
@@ -21,7 +22,7 @@ from conftest import small_train_config
 
 def test_spectrogram_model_learns_on_the_synthetic_corpus(corpus8, tmp_path):
     config = small_train_config(corpus8, tmp_path / "run", epochs=8)
-    result = train.train(config)
+    result = training.train(config)
     history = pd.read_csv(tmp_path / "run" / "history.csv")
     assert len(history) == 8
     assert history["train_loss"].iloc[-1] < 0.8 * history["train_loss"].iloc[0]
@@ -36,28 +37,30 @@ def test_spectrogram_model_learns_on_the_synthetic_corpus(corpus8, tmp_path):
 
 def test_checkpoints_load_weights_only_and_rebuild_their_model(corpus8, tmp_path, tiny_backbone):
     config = small_train_config(corpus8, tmp_path / "run", backbone=str(tiny_backbone), quick=True)
-    train.train(config)
+    training.train(config)
     raw = torch.load(tmp_path / "run" / "best_model.pt", weights_only=True)
     assert raw["labels"] == ["neutral", "happy", "sad", "angry"]
-    assert raw["split"]["test"] == [8] and raw["emotion_subset"] == "basic4"
+    assert raw["split"]["test"] == [8] and raw["train_config"]["emotion_subset"] == "basic4"
+    assert "emotion_codes" not in raw and "emotion_subset" not in raw  # the label list is the only label set
     assert raw["model_config"]["backbone_config"]["model_type"] == "wav2vec2"
-    assert "mel_mean" in "".join(raw["state_dict"]) and "test" in raw["metrics"]
+    assert raw["normalizer"]["mel"]["std"] and "test" in raw["metrics"]
     last = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert {"optimizer", "scheduler", "epoch", "history"} <= set(last)
     shutil.rmtree(tiny_backbone.parent / "moved", ignore_errors=True)
     loaded = checkpoint.load(tmp_path / "run" / "best_model.pt")
     assert isinstance(loaded.model, SERModel) and not loaded.model.training
-    assert loaded.model.spectrogram.mel_std.abs().sum() > 0
-    assert loaded.normalization["speaker_norm"] and loaded.model.config.descriptor_dim > 0  # the defaults
+    assert loaded.normalizer.mel.std.min() > 0
+    assert loaded.normalizer.speaker_norm and loaded.model.config.descriptor_dim > 0  # the defaults
     prediction = Predictor(loaded, torch.device("cpu")).predict(np.random.default_rng(0).normal(0, 0.1, 16000), 16000)
     assert prediction.probs.shape == (4,) and prediction.probs.sum() == pytest.approx(1, abs=1e-5)
 
 
 def test_kfold_writes_a_summary(corpus8, tmp_path):
-    config = small_train_config(corpus8, tmp_path / "cv", folds=2, quick=True, test_actors=None, val_actors=None)
-    summary = train.train(config)
+    config = small_train_config(corpus8, tmp_path / "cv", folds=2, quick=True)
+    summary = training.train(config)
     assert summary["folds"] == 2 and set(summary["uar"]) == {"mean", "std"}
     assert [r["split"] for r in summary["per_fold"]] == ["fold1", "fold2"]
+    assert [r["test_actors"] for r in summary["per_fold"]] == [[1, 2, 3, 4], [5, 6, 7, 8]]
     for fold in ("fold1", "fold2"):
         assert (tmp_path / "cv" / fold / "best_model.pt").exists()
     folds = [json.loads((tmp_path / "cv" / f / "manifest.json").read_text())["split"] for f in ("fold1", "fold2")]
@@ -69,7 +72,7 @@ def test_kfold_writes_a_summary(corpus8, tmp_path):
     old = json.loads(manifest.read_text())
     del old["val_uar"]
     manifest.write_text(json.dumps(old))
-    again = train.train(dataclasses.replace(config, resume=True))
+    again = training.train(dataclasses.replace(config, resume=True))
     assert again["per_fold"] == summary["per_fold"] and all(
         r["val_uar"] is not None for r in again["per_fold"])
 
@@ -78,7 +81,7 @@ def _cli_args(root, out, epochs):
     return [sys.executable, "-m", "ser_lib", "train", "--dataset_root", str(root), "--output_dir", str(out),
             "--backbone", "none", "--emotion_subset", "basic4", "--epochs", str(epochs), "--batch_size", "4",
             "--d_model", "64", "--cnn_channels", "8,16,32", "--context_layers", "1", "--test_actors", "8",
-            "--val_actors", "7", "--max_seconds", "2.5", "--seed", "3", "--no_progress"]
+            "--val_actors", "7", "--max_seconds", "2.5", "--seed", "3", "--no-progress"]
 
 
 def test_resume_after_sigkill_matches_an_uninterrupted_run(corpus8, tmp_path):
@@ -111,18 +114,18 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(corpus8, tmp_path):
 
 def test_bad_inputs_get_clear_errors(corpus8, tmp_path):
     with pytest.raises(DatasetError, match="no Actor_XX"):
-        train.train(small_train_config(tmp_path, tmp_path / "o1"))
+        training.train(small_train_config(tmp_path, tmp_path / "o1"))
     with pytest.raises(DatasetError, match="does not exist"):
-        train.train(small_train_config(tmp_path / "nowhere", tmp_path / "o2"))
+        training.train(small_train_config(tmp_path / "nowhere", tmp_path / "o2"))
     with pytest.raises(ConfigError, match="larger than the 168 training clips"):
-        train.train(small_train_config(corpus8, tmp_path / "o3", batch_size=500))
+        training.train(small_train_config(corpus8, tmp_path / "o3", batch_size=500))
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     with pytest.raises(ConfigError, match="cannot write to the output folder"):
-        train.train(small_train_config(corpus8, blocker / "run"))
+        training.train(small_train_config(corpus8, blocker / "run"))
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match="no CUDA GPU"):
-            train.train(small_train_config(corpus8, tmp_path / "o4", device="cuda"))
+            training.train(small_train_config(corpus8, tmp_path / "o4", device="cuda"))
 
 
 def test_out_of_memory_names_the_fixes(corpus8, tmp_path, monkeypatch):
@@ -131,7 +134,7 @@ def test_out_of_memory_names_the_fixes(corpus8, tmp_path, monkeypatch):
 
     monkeypatch.setattr(SERModel, "forward", exhausted)
     with pytest.raises(TrainingError, match=r"(?s)out of memory.*--batch_size 8.*--max_seconds 1.5") as caught:
-        train.train(small_train_config(corpus8, tmp_path / "run", mixed_precision="no"))
+        training.train(small_train_config(corpus8, tmp_path / "run", mixed_precision="no"))
     assert "--mixed_precision auto" in str(caught.value) and "--freeze backbone" not in str(caught.value)
 
 
@@ -142,7 +145,7 @@ def test_a_class_without_training_clips_is_refused(corpus8, tmp_path):
         for wav in (root / f"Actor_{actor:02d}").glob("03-01-04-*.wav"):
             wav.unlink()
     with pytest.raises(SplitError, match="no training clips for sad"):
-        train.train(small_train_config(root, tmp_path / "run"))
+        training.train(small_train_config(root, tmp_path / "run"))
 
 
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(corpus8, tmp_path, monkeypatch):
@@ -159,7 +162,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(corpus
 
     monkeypatch.setattr(SERModel, "forward", poisoned)
     with pytest.raises(TrainingError, match="loss became nan at epoch 2"):
-        train.train(small_train_config(corpus8, tmp_path / "run", epochs=3))
+        training.train(small_train_config(corpus8, tmp_path / "run", epochs=3))
     last = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert last["epoch"] == 0
     assert all(torch.isfinite(t).all() for t in last["state_dict"].values() if t.is_floating_point())
@@ -168,18 +171,18 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(corpus
 
 def test_frozen_backbone_layers_are_cached_and_the_encoder_is_skipped(corpus8, tmp_path, tiny_backbone, monkeypatch):
     monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path / "cache"))
-    from ser_lib import model as model_module
+    from ser_lib.model import backbone as backbone_module
 
     calls = {"n": 0}
-    original = model_module.Backbone.layers
+    original = backbone_module.Backbone.layers
 
     def counting(self, *args, **kwargs):
         calls["n"] += 1
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(model_module.Backbone, "layers", counting)
+    monkeypatch.setattr(backbone_module.Backbone, "layers", counting)
     config = small_train_config(corpus8, tmp_path / "run", backbone=str(tiny_backbone), freeze="backbone", epochs=2)
-    train.train(config)
+    training.train(config)
     cached = list((tmp_path / "cache" / "encoder-states").glob("*.npy"))
     assert len(cached) == 8 * 28  # every clip of the basic4 subset, once
     assert calls["n"] == len(cached)  # training and evaluation used the cache, not the encoder
@@ -192,7 +195,8 @@ def test_cli_stops_before_training_when_the_backbone_cannot_be_fetched(corpus8, 
     out = tmp_path / "run"
     start = time.time()
     run = subprocess.run([sys.executable, "-m", "ser_lib", "train", "--dataset_root", str(corpus8),
-                          "--output_dir", str(out), "--backbone", "facebook/wav2vec2-base"],
+                          "--output_dir", str(out), "--backbone", "facebook/wav2vec2-base", "--test_actors", "8",
+                          "--val_actors", "7"],
                          capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 2
     assert "--backbone none" in run.stderr and "Traceback" not in run.stderr

@@ -11,7 +11,9 @@ from typing import Sequence
 import matplotlib
 import numpy as np
 
-from . import paths
+from .. import paths
+from ..data import audio, features
+from ..data.labels import EMOTIONS
 
 EMOTION_COLOURS: dict[str, str] = {
     "neutral": "#8c8c8c",
@@ -73,10 +75,8 @@ def class_balance(clips):
     """Clips per emotion and intensity, and actors per gender."""
     import pandas as pd
 
-    from .ravdess import EMOTIONS
-
     fig, (ax1, ax2) = new_figure(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [3, 1]})
-    order = [e for e in EMOTIONS.values() if e in set(clips["emotion"])]
+    order = [e for e in EMOTIONS if e in set(clips["emotion"])]
     counts = pd.crosstab(clips["emotion"], clips["intensity"]).reindex(order).fillna(0)
     bottom = np.zeros(len(order))
     for intensity, alpha in (("normal", 1.0), ("strong", 0.55)):
@@ -110,8 +110,6 @@ def durations(clips):
 
 def waveforms(rows, sr: int = 16000):
     """The waveform of each clip in ``rows`` (e.g. :func:`ravdess.one_per_emotion`), one panel each."""
-    from . import audio
-
     fig, axes = new_figure(len(rows), 1, figsize=(9, 1.2 * len(rows)), sharex=True, sharey=True)
     for ax, (_, row) in zip(np.atleast_1d(axes), rows.iterrows()):
         wave = audio.load(row["path"], sr)
@@ -126,8 +124,6 @@ def waveforms(rows, sr: int = 16000):
 
 def spectrograms(rows, sr: int = 16000):
     """Log-mel spectrogram of each clip in ``rows``, in a grid (the model's view of the audio)."""
-    from . import audio, features
-
     n = len(rows)
     cols = 4 if n > 4 else n
     r = int(np.ceil(n / cols))
@@ -148,8 +144,6 @@ def spectrograms(rows, sr: int = 16000):
 
 def prosody_contours(rows, sr: int = 16000):
     """Pitch (pYIN) and energy contours of each clip in ``rows``, overlaid per emotion."""
-    from . import audio, features
-
     fig, (ax_f0, ax_rms) = new_figure(1, 2, figsize=(12, 3.8))
     for _, row in rows.iterrows():
         p = features.prosody(audio.trim_silence(audio.load(row["path"], sr), sr), sr, method="pyin")

@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from .errors import SplitError
+from ..errors import SplitError
 from .ravdess import gender_of
 
 DEFAULT_TEST_ACTORS: tuple[int, ...] = (21, 22, 23, 24)
@@ -77,18 +77,21 @@ def fixed_split(actors: Iterable[int], test: Sequence[int] | None = DEFAULT_TEST
     available = sorted(set(int(a) for a in actors))
     test = tuple(sorted(set(test or ())))
     val = tuple(sorted(set(val or ())))
-    for part, wanted in (("test", test), ("validation", val)):
-        missing = [a for a in wanted if a not in available]
-        if missing:
-            raise SplitError(
-                f"{part} actors {_fmt(missing)} are not in the data (actors present: {_fmt(available)}). "
-                f"Choose others with --{'test' if part == 'test' else 'val'}_actors, or use --folds K "
-                f"for actor-wise cross-validation."
-            )
+    for part, option, wanted in (("test", "test", test), ("validation", "val", val)):
+        require_actors(wanted, available, f"{part} actors",
+                       f"Choose others with --{option}_actors, or use --folds K for actor-wise cross-validation.")
     if not test:
         raise SplitError("the split has no test actors; give some with --test_actors")
     train = tuple(a for a in available if a not in test and a not in val)
     return Split(train=train, val=val, test=test, name=name)
+
+
+def require_actors(wanted: Iterable[int], available: Iterable[int], what: str, advice: str) -> None:
+    """:class:`SplitError` naming the actors of ``wanted`` that are not ``available``, and what to do."""
+    available = sorted(set(int(a) for a in available))
+    missing = [a for a in wanted if a not in available]
+    if missing:
+        raise SplitError(f"{what} {_fmt(missing)} are not in the data (actors present: {_fmt(available)}). {advice}")
 
 
 def kfold_groups(actors: Iterable[int], k: int | None = None) -> list[tuple[int, ...]]:
@@ -148,3 +151,24 @@ def _pick_balanced(candidates: Sequence[int], n: int) -> list[int]:
 
 def _fmt(actors: Iterable[int]) -> str:
     return ", ".join(f"{a:02d}" for a in actors) or "none"
+
+
+def parse_actor_list(text: str | Iterable[int] | None) -> tuple[int, ...] | None:
+    """Turn ``"21,22"`` or ``"21-24"`` (or an iterable of ints) into a tuple of actor numbers."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        return tuple(int(a) for a in text)
+    actors: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            if "-" in part:
+                lo, hi = (int(x) for x in part.split("-", 1))
+                actors.extend(range(lo, hi + 1))
+            else:
+                actors.append(int(part))
+        except ValueError:
+            raise SplitError(f"cannot read actor list {text!r}: use numbers like 21,22 or a range 21-24") from None
+    return tuple(actors)

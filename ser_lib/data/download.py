@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from .errors import ChecksumError, DownloadError, UnsafeArchiveError
+from ..errors import ChecksumError, DownloadError, UnsafeArchiveError
 
 log = logging.getLogger(__name__)
 

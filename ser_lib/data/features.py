@@ -1,66 +1,81 @@
-"""Acoustic features: log-mel spectrograms for the model, MFCC and prosody for exploration.
+"""Acoustic features: the log-mel front end, MFCC, prosody, and the clip descriptors.
 
-Notebook 02 (feature exploration) shows each of them per emotion. :func:`clip_statistics` turns a
-clip into the fixed-length vector of a classic baseline (MFCC, pitch and energy statistics), and
-:class:`FeatureCache` keeps expensive per-file results on disk, keyed by file content and
-parameters.
+:class:`LogMel` is the one log-mel spectrogram of ser_lib: the model's spectrogram branch, the input
+statistics (:mod:`ser_lib.model.normalizer`) and the figures of notebook 02 all compute it. Notebook 02
+shows each feature per emotion. :func:`clip_statistics` turns a clip into the fixed-length vector of
+a classic baseline (MFCC, pitch, energy, timing, spectral balance); computed on the centre crop a
+model sees, the same vector is the model's clip descriptors (:func:`descriptor_matrix`).
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
+import torch
 
-from .audio import SAMPLE_RATE
+from .. import paths
+from .audio import SAMPLE_RATE, AudioSettings
+from .cache import FeatureCache
 
 
 @dataclass(frozen=True)
-class MelConfig:
-    """Log-mel parameters: 25 ms windows every 10 ms, 64 bands up to 8 kHz."""
+class MelSettings:
+    """Log-mel parameters: 25 ms windows every 10 ms, ``n_mels`` bands from 20 Hz to half the rate."""
 
     sample_rate: int = SAMPLE_RATE
     n_fft: int = 400
     hop_length: int = 160
     n_mels: int = 64
     f_min: float = 20.0
-    f_max: float = 8000.0
+
+
+class LogMel(torch.nn.Module):
+    """``log(mel power + 1e-6)`` of uncentred STFT frames, in float32 even under autocast.
+
+    Uncentred frames never look past a clip's end, so zero padding in a batch cannot change a clip's
+    frames (:meth:`frame_lengths` says how many frames are real).
+    """
+
+    def __init__(self, settings: MelSettings = MelSettings()):
+        super().__init__()
+        import torchaudio
+
+        self.settings = settings
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=settings.sample_rate, n_fft=settings.n_fft, hop_length=settings.hop_length,
+            n_mels=settings.n_mels, f_min=settings.f_min, f_max=settings.sample_rate / 2, center=False, power=2.0,
+        )
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        """``(..., samples)`` -> ``(..., n_mels, frames)``."""
+        with torch.autocast(device_type=wave.device.type, enabled=False):
+            return torch.log(self.mel(wave.float()) + 1e-6)
+
+    def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Frames of clips of ``lengths`` samples."""
+        return torch.clamp((lengths - self.settings.n_fft) // self.settings.hop_length + 1, min=0)
 
 
 @lru_cache(maxsize=8)
-def _mel_transform(config: MelConfig):
-    import torchaudio
-
-    return torchaudio.transforms.MelSpectrogram(
-        sample_rate=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
-        n_mels=config.n_mels, f_min=config.f_min, f_max=min(config.f_max, config.sample_rate / 2),
-        power=2.0, center=True,
-    )
+def _front_end(settings: MelSettings) -> LogMel:
+    return LogMel(settings)
 
 
-def log_mel(wave, config: MelConfig = MelConfig()):
-    """Log-mel spectrogram (dB-like natural log of power + 1e-6).
-
-    Accepts a NumPy array or torch tensor of shape ``(samples,)`` or ``(batch, samples)`` and returns
-    the same kind with shape ``(..., n_mels, frames)``.
-    """
-    import torch
-
+def log_mel(wave, settings: MelSettings = MelSettings()):
+    """The :class:`LogMel` of a NumPy array or a CPU tensor ``(samples,)`` or ``(batch, samples)``,
+    returned as the same kind with shape ``(..., n_mels, frames)``."""
     as_numpy = isinstance(wave, np.ndarray)
     x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)) if as_numpy else wave
-    transform = _mel_transform(config).to(x.device)
-    out = torch.log(transform(x.float()) + 1e-6)
+    with torch.no_grad():
+        out = _front_end(settings)(x)
     return out.numpy() if as_numpy else out
 
 
 def mfcc(wave: np.ndarray, sr: int = SAMPLE_RATE, n_mfcc: int = 20) -> np.ndarray:
-    """MFCCs ``(n_mfcc, frames)`` with the same 25 ms / 10 ms framing as :func:`log_mel`."""
+    """MFCCs ``(n_mfcc, frames)`` with 25 ms windows every 10 ms, as :class:`LogMel`."""
     import librosa
 
     return librosa.feature.mfcc(y=wave, sr=sr, n_mfcc=n_mfcc, n_fft=int(0.025 * sr),
@@ -158,74 +173,36 @@ def clip_statistics(wave: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, float]
     return feats
 
 
-class FeatureCache:
-    """Per-file results on disk, keyed by the file's content hash, a name and parameters.
+# ----------------------------------------------------------------------------------------------
+# Clip descriptors: the model's view of clip_statistics
+# ----------------------------------------------------------------------------------------------
+DESCRIPTOR_VERSION = 1
 
-    ``cache.get(path, "stats", params, compute)`` returns the stored value or calls ``compute()``
-    and stores its result (a NumPy array or a JSON-able object).
-    """
 
-    def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+@lru_cache(maxsize=1)
+def descriptor_names() -> tuple[str, ...]:
+    """Names of the clip descriptors, in the model's input order."""
+    return tuple(clip_statistics(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)))
 
-    @staticmethod
-    def file_digest(path: str | Path) -> str:
-        h = hashlib.sha1()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
 
-    def key(self, path: str | Path, name: str, params: dict | object | None = None) -> str:
-        if params is not None and hasattr(params, "__dataclass_fields__"):
-            params = asdict(params)
-        blob = json.dumps({"file": self.file_digest(path), "name": name, "params": params},
-                          sort_keys=True, default=str)
-        return hashlib.sha1(blob.encode()).hexdigest()
+def _describe(wave: np.ndarray) -> list[float]:
+    return list(clip_statistics(wave).values())
 
-    def _files(self, key: str) -> tuple[Path, Path]:
-        return self.folder / f"{key}.npy", self.folder / f"{key}.json"
 
-    def lookup(self, key: str):
-        """The stored value for ``key``, or ``None``."""
-        npy, js = self._files(key)
-        if npy.exists():
-            return np.load(npy)
-        if js.exists():
-            return json.loads(js.read_text())
-        return None
+def _finite(table) -> np.ndarray:
+    return np.nan_to_num(np.asarray(table, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
-    def put(self, key: str, value) -> None:
-        """Store ``value`` atomically (a NumPy array as .npy, anything else as JSON)."""
-        npy, js = self._files(key)
-        target = npy if isinstance(value, np.ndarray) else js
-        tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
-        if isinstance(value, np.ndarray):
-            with open(tmp, "wb") as f:
-                np.save(f, value)
-        else:
-            tmp.write_text(json.dumps(value))
-        tmp.replace(target)
 
-    def get_many(self, paths_: Sequence[str | Path], name: str, params, compute: Callable[[object], object],
-                 inputs: Sequence[object], workers: int | None = None) -> list:
-        """The values of many files: stored ones are read, missing ones computed in worker processes
-        (``compute(inputs[i])``, a module-level function) and stored."""
-        keys = [self.key(p, name, params) for p in paths_]
-        values = [self.lookup(k) for k in keys]
-        missing = [i for i, value in enumerate(values) if value is None]
-        if missing:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for i, value in zip(missing, pool.map(compute, [inputs[i] for i in missing], chunksize=8)):
-                    values[i] = value
-                    self.put(keys[i], value)
-        return values
+def clip_descriptors(wave: np.ndarray, settings: AudioSettings) -> np.ndarray:
+    """The descriptors of one prepared (trimmed) clip, on the centre crop the model sees."""
+    return _finite(_describe(settings.center_crop(wave)))
 
-    def get(self, path: str | Path, name: str, params, compute: Callable[[], object]):
-        key = self.key(path, name, params)
-        value = self.lookup(key)
-        if value is None:
-            value = compute()
-            self.put(key, value)
-        return value
+
+def descriptor_matrix(paths_: Sequence[str | Path], waves: Sequence[np.ndarray], settings: AudioSettings,
+                      workers: int | None = None) -> np.ndarray:
+    """Descriptors of many prepared clips ``(clips, descriptors)``, cached on disk by file and settings."""
+    store = FeatureCache(paths.cache_dir() / "descriptors")
+    params = {"version": DESCRIPTOR_VERSION, "sample_rate": settings.sample_rate, "trim_db": settings.trim_db,
+              "max_seconds": settings.max_seconds}
+    crops = [settings.center_crop(wave) for wave in waves]  # views: no copies
+    return _finite(store.get_many(paths_, "descriptors", params, _describe, crops, workers))

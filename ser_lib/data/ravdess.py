@@ -16,38 +16,21 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 import soundfile as sf
 
-from .errors import DatasetError, SplitError
+from ..errors import DatasetError
+from . import labels
 
 log = logging.getLogger(__name__)
 
-#: Emotion names in RAVDESS code order (code = position + 1). This order is the label order
-#: everywhere in ser_lib.
-EMOTIONS: dict[int, str] = {
-    1: "neutral",
-    2: "calm",
-    3: "happy",
-    4: "sad",
-    5: "angry",
-    6: "fearful",
-    7: "disgust",
-    8: "surprised",
-}
+#: RAVDESS emotion codes and their canonical names (:data:`ser_lib.data.labels.EMOTIONS` is in code order).
+EMOTIONS: dict[int, str] = dict(enumerate(labels.EMOTIONS, start=1))
 INTENSITIES: dict[int, str] = {1: "normal", 2: "strong"}
 STATEMENTS: dict[int, str] = {1: "Kids are talking by the door", 2: "Dogs are sitting by the door"}
 MODALITIES: dict[int, str] = {1: "audio-video", 2: "video-only", 3: "audio-only"}
 CHANNELS: dict[int, str] = {1: "speech", 2: "song"}
-
-#: Emotion subsets by RAVDESS code.
-SUBSETS: dict[str, tuple[int, ...]] = {
-    "all": (1, 2, 3, 4, 5, 6, 7, 8),
-    "basic6": (1, 3, 4, 5, 6, 8),
-    "basic4": (1, 3, 4, 5),
-}
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 COLUMNS = [
@@ -250,24 +233,6 @@ def index(root: str | Path, *, speech_only: bool = True, strict: bool = False) -
     return result.clips
 
 
-def emotion_codes(subset: str) -> tuple[int, ...]:
-    """RAVDESS codes of an emotion subset (``all``, ``basic6`` or ``basic4``)."""
-    if subset not in SUBSETS:
-        raise SplitError(f"unknown emotion subset {subset!r}; choose one of {', '.join(SUBSETS)}")
-    return SUBSETS[subset]
-
-
-def emotion_names(subset: str) -> list[str]:
-    """Label names of a subset, in RAVDESS code order."""
-    return [EMOTIONS[c] for c in emotion_codes(subset)]
-
-
-def select_emotions(clips: pd.DataFrame, subset: str) -> pd.DataFrame:
-    """Rows of ``clips`` whose emotion belongs to ``subset``."""
-    codes = emotion_codes(subset)
-    return clips[clips["emotion_code"].isin(codes)].reset_index(drop=True)
-
-
 def one_per_emotion(clips: pd.DataFrame, actor: int | None = None, intensity: str = "strong",
                     statement: int = 1) -> pd.DataFrame:
     """One clip per emotion of one actor (the first by default), for listening and figures.
@@ -282,9 +247,9 @@ def one_per_emotion(clips: pd.DataFrame, actor: int | None = None, intensity: st
 
 def summary_tables(clips: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Counts a reader checks first: clips per actor and emotion, per emotion and intensity, per gender."""
-    order = [e for e in EMOTIONS.values() if e in set(clips["emotion"])]
-    labels = clips.assign(actor=clips["actor"].map(lambda a: f"{a:02d}"))
-    per_actor = pd.crosstab([labels["actor"], labels["gender"]], labels["emotion"])[order]
+    order = [e for e in labels.EMOTIONS if e in set(clips["emotion"])]
+    named = clips.assign(actor=clips["actor"].map(lambda a: f"{a:02d}"))
+    per_actor = pd.crosstab([named["actor"], named["gender"]], named["emotion"])[order]
     per_actor["total"] = per_actor.sum(axis=1)
     per_emotion = pd.crosstab(clips["emotion"], clips["intensity"], margins=True, margins_name="total")
     per_emotion = per_emotion.loc[order + ["total"]]
@@ -319,24 +284,3 @@ def format_summary(result: ScanResult, root: str | Path | None = None) -> str:
 def actors_of(clips: pd.DataFrame) -> list[int]:
     """Sorted actor numbers present in a clip table."""
     return sorted(int(a) for a in clips["actor"].unique())
-
-
-def parse_actor_list(text: str | Iterable[int] | None) -> tuple[int, ...] | None:
-    """Turn ``"21,22"`` or ``"21-24"`` (or an iterable of ints) into a tuple of actor numbers."""
-    if text is None:
-        return None
-    if not isinstance(text, str):
-        return tuple(int(a) for a in text)
-    actors: list[int] = []
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
-        try:
-            if "-" in part:
-                lo, hi = (int(x) for x in part.split("-", 1))
-                actors.extend(range(lo, hi + 1))
-            else:
-                actors.append(int(part))
-        except ValueError:
-            raise SplitError(f"cannot read actor list {text!r}: use numbers like 21,22 or a range 21-24") from None
-    return tuple(actors)

@@ -5,13 +5,14 @@ count); resampling through ``torchaudio.functional.resample``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from .errors import AudioError
+from ..errors import AudioError
 
 SAMPLE_RATE = 16_000
 SUPPORTED_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
@@ -47,6 +48,11 @@ def load(path: str | Path, sr: int | None = SAMPLE_RATE, *, allow_silent: bool =
     if sr is not None and file_sr != sr:
         wave = resample(wave, file_sr, sr)
     return wave
+
+
+def file_rate(path: str | Path) -> int:
+    """The sample rate stored in an audio file's header."""
+    return int(sf.info(str(path)).samplerate)
 
 
 def to_mono(data: np.ndarray) -> np.ndarray:
@@ -134,6 +140,27 @@ def loudness_normalize(wave: np.ndarray, target_db: float = -25.0) -> np.ndarray
     gain = 10 ** ((target_db - rms_db(wave)) / 20)
     gain = min(gain, 1.0 / float(np.max(np.abs(wave))))
     return (wave * gain).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """How clips are prepared for a model; saved in its checkpoint, so inference prepares alike."""
+
+    sample_rate: int = SAMPLE_RATE
+    trim_db: float | None = 40.0   # trim leading/trailing silence quieter than this below the peak
+    max_seconds: float = 3.0       # training crops (random) and evaluation crops (centre) at most this long
+
+    @property
+    def max_samples(self) -> int:
+        return int(self.max_seconds * self.sample_rate)
+
+    def prepare(self, wave: np.ndarray) -> np.ndarray:
+        """Trim silence (the crop happens later)."""
+        return trim_silence(wave, self.sample_rate, self.trim_db) if self.trim_db else wave
+
+    def center_crop(self, wave: np.ndarray) -> np.ndarray:
+        """At most ``max_seconds`` from the middle of a prepared clip (evaluation and inference)."""
+        return pad_or_crop(wave, min(len(wave), self.max_samples), mode="center")
 
 
 def save(path: str | Path, wave: np.ndarray, sr: int = SAMPLE_RATE) -> Path:

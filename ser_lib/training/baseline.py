@@ -11,7 +11,11 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pandas as pd
 
-from . import audio, features, normalization, paths, splits
+from .. import paths
+from ..data import audio, features, splits
+from ..data.cache import FeatureCache
+from ..data.labels import EMOTIONS
+from ..model.normalizer import normalize_by_speaker
 
 
 def _clip_features(path: str) -> dict[str, float]:
@@ -25,7 +29,7 @@ def feature_table(clips: pd.DataFrame, cache: bool = True, workers: int | None =
     """
     files = clips["path"].tolist()
     if cache:
-        store = features.FeatureCache(paths.cache_dir() / "clip-statistics")
+        store = FeatureCache(paths.cache_dir() / "clip-statistics")
         rows = store.get_many(files, "clip_statistics", {"version": 1}, _clip_features, files, workers)
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -35,7 +39,7 @@ def feature_table(clips: pd.DataFrame, cache: bool = True, workers: int | None =
 
 def speaker_normalize(table: pd.DataFrame, actors: pd.Series) -> pd.DataFrame:
     """Z-normalise every feature within each speaker (uses only that speaker's own, unlabelled clips)."""
-    values = normalization.normalize_by_speaker(table.to_numpy(dtype=np.float64), np.asarray(actors))
+    values = normalize_by_speaker(table.to_numpy(dtype=np.float64), np.asarray(actors))
     return pd.DataFrame(values, index=table.index, columns=table.columns)
 
 
@@ -54,7 +58,7 @@ def cross_validate(table: pd.DataFrame, clips: pd.DataFrame, split: str = "actor
     from sklearn.preprocessing import StandardScaler
 
     x = table.to_numpy()
-    y = clips["emotion_code"].to_numpy()
+    y = clips["emotion"].to_numpy()
     if split == "actor":
         actors = sorted(clips["actor"].unique())
         groups = splits.kfold_groups(actors, None if folds is None else min(folds, len(actors)))
@@ -65,7 +69,7 @@ def cross_validate(table: pd.DataFrame, clips: pd.DataFrame, split: str = "actor
         test_masks = [np.isin(np.arange(len(clips)), part) for part in np.array_split(order, folds or 5)]
     else:
         raise ValueError(f"split must be 'actor' or 'random', got {split!r}")
-    labels = sorted(set(y))
+    labels = [e for e in EMOTIONS if e in set(y)]
     accs, uars = [], []
     pooled = np.zeros((len(labels), len(labels)), dtype=int)
     for test in test_masks:

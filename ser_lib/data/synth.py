@@ -36,6 +36,7 @@ import soundfile as sf
 from scipy import signal
 from tqdm import tqdm
 
+from .. import paths
 from .ravdess import EMOTIONS, STATEMENTS, ClipName, gender_of
 
 log = logging.getLogger(__name__)
@@ -475,6 +476,16 @@ def generate(out: str | Path, actors: int = 24, seed: int = 0, sr: int = DEFAULT
     manifest.write_text(json.dumps(params, indent=2))
     log.info("wrote %d clips to %s in %.1f s", params["clips"], out, params["seconds"])
     return out
+
+
+def corpus_dir(actors: int = 24, seed: int = 0) -> Path:
+    """Where the synthetic corpus with these parameters lives in the cache."""
+    return paths.cache_dir() / f"synthetic-v{SYNTH_VERSION}-{actors}actors-seed{seed}"
+
+
+def default_corpus(actors: int = 24, seed: int = 0, progress: bool = True) -> Path:
+    """The built-in synthetic corpus (the default dataset everywhere), generated on first use."""
+    return generate(corpus_dir(actors, seed), actors=actors, seed=seed, progress=progress)
 
 
 def write_examples(out: str | Path, actor: int = 1, seed: int = 0, intensity: int = 2,

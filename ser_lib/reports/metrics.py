@@ -11,6 +11,7 @@ as ``None`` ("n/a"), never as 0.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -52,3 +53,47 @@ def classification_metrics(y_true, y_pred, n_classes: int) -> dict[str, float]:
         "uar": float(np.mean([r["recall"] for r in present])),
         "macro_f1": float(np.mean([r["f1"] for r in present])),
     }
+
+
+def compute_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str], ece_bins: int = 15) -> dict:
+    """Every number of ``metrics.json`` that depends only on labels and probabilities."""
+    from sklearn.metrics import roc_auc_score
+
+    y_true = np.asarray(y_true, dtype=int)
+    y_pred = probs.argmax(1)
+    n = len(labels)
+    matrix = confusion(y_true, y_pred, n)
+    rows = per_class(matrix)
+    aucs = {}
+    for k, label in enumerate(labels):
+        positives = y_true == k
+        aucs[label] = float(roc_auc_score(positives, probs[:, k])) if 0 < positives.sum() < len(y_true) else None
+    defined = [a for a in aucs.values() if a is not None]
+    return {
+        **classification_metrics(y_true, y_pred, n),
+        "per_class": {label: rows[k] | {"roc_auc": aucs[label]} for k, label in enumerate(labels)},
+        "roc_auc_macro": float(np.mean(defined)) if defined else None,
+        "ece": expected_calibration_error(probs, y_true, ece_bins)[0],
+        "confusion_matrix": matrix.tolist(),
+        "n_clips": int(len(y_true)),
+        "classes_without_test_clips": [label for k, label in enumerate(labels) if rows[k]["support"] == 0],
+    }
+
+
+def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, bins: int = 15) -> tuple[float, pd.DataFrame]:
+    """ECE over equal-width confidence bins, and the per-bin table behind the reliability diagram."""
+    confidence = probs.max(1)
+    correct = probs.argmax(1) == np.asarray(y_true)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    rows = []
+    ece = 0.0
+    for b in range(bins):
+        in_bin = which == b
+        count = int(in_bin.sum())
+        acc = float(correct[in_bin].mean()) if count else float("nan")
+        conf = float(confidence[in_bin].mean()) if count else float("nan")
+        if count:
+            ece += count / len(confidence) * abs(acc - conf)
+        rows.append({"lower": edges[b], "upper": edges[b + 1], "count": count, "accuracy": acc, "confidence": conf})
+    return float(ece), pd.DataFrame(rows)

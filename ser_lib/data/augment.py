@@ -11,25 +11,27 @@ the cheapest regulariser (notebook 04 compares runs with and without it).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .audio import resample
+from .audio import SAMPLE_RATE, resample
 
 
 @dataclass(frozen=True)
 class WaveAugment:
     """Random waveform perturbations; each is applied with probability ``p``."""
 
-    p: float = 0.5
-    gain_db: float = 6.0                        # uniform in [-gain_db, +gain_db]
-    snr_db: tuple[float, float] = (10.0, 40.0)  # white or pink noise at a uniform SNR
-    speeds: tuple[float, ...] = (0.9, 1.0, 1.1)  # speed perturbation factors
-    shift_seconds: float = 0.25                 # circular-free shift: pad at the start or cut
-    sample_rate: int = 16_000
+    p: float = field(default=0.5, metadata={"help": "probability of each waveform perturbation"})
+    gain_db: float = field(default=6.0, metadata={"help": "random gain, uniform in [-gain_db, +gain_db] dB"})
+    snr_db: tuple[float, float] = field(default=(10.0, 40.0), metadata={
+        "help": "white or pink noise at a signal-to-noise ratio uniform in this range (dB)"})
+    speeds: tuple[float, ...] = field(default=(0.9, 1.0, 1.1), metadata={"help": "speed perturbation factors"})
+    shift_seconds: float = field(default=0.25, metadata={"help": "random time shift of at most this (s)"})
+    sample_rate: int = field(default=SAMPLE_RATE, metadata={"cli": False})
 
     def __call__(self, wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A perturbed copy of ``wave`` (mono float32 at ``sample_rate``)."""
         out = np.asarray(wave, dtype=np.float32)
         if self.speeds and rng.random() < self.p:
             out = speed_perturb(out, float(rng.choice(self.speeds)), self.sample_rate)
@@ -84,10 +86,10 @@ class SpecAugment:
     to each clip's own frames.
     """
 
-    freq_masks: int = 2
-    freq_width: int = 8
-    time_masks: int = 2
-    time_width: float = 0.05   # at most this fraction of the clip per mask
+    freq_masks: int = field(default=2, metadata={"help": "SpecAugment: frequency masks per clip"})
+    freq_width: int = field(default=8, metadata={"help": "SpecAugment: mel bands per frequency mask, at most"})
+    time_masks: int = field(default=2, metadata={"help": "SpecAugment: time masks per clip"})
+    time_width: float = field(default=0.05, metadata={"help": "SpecAugment: fraction of the clip per time mask, at most"})
 
     def __call__(self, spec, lengths=None, generator=None):
         import torch

@@ -6,7 +6,8 @@ Sources share one interface (``sample_rate``, ``blocks()``, ``stop()``, context 
   bounded queue; if inference falls behind, the queue overflows and blocks are dropped and reported.
 * :class:`FileSource` - replays a file block by block, in real time or as fast as possible.
 
-Views show a stream of :class:`~ser_lib.inference.StreamResult`: :class:`TextView` (terminal),
+Views show a stream of :class:`~ser_lib.inference.streaming.StreamResult` as
+:func:`~ser_lib.inference.streaming.run_stream` feeds them: :class:`TextView` (terminal),
 :class:`PlotView` (matplotlib window with probability bars and a scrolling timeline; it can also
 write each frame to PNG) and :class:`LiveDemo`, the ipywidgets panel of notebook 06.
 
@@ -27,8 +28,17 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import DeviceError
-from .inference import NO_SPEECH, StreamingPredictor, StreamResult
+from ..data import audio
+from ..errors import DeviceError
+from ..reports import plots
+from .predictor import Predictor
+from .streaming import (
+    NO_SPEECH,
+    StreamingPredictor,
+    StreamResult,
+    StreamSettings,
+    run_stream,
+)
 
 log = logging.getLogger(__name__)
 
@@ -152,13 +162,9 @@ class FileSource:
     """Replays an audio file in blocks: paced like a microphone (``realtime=True``) or at full speed."""
 
     def __init__(self, path: str | Path, block_seconds: float = 0.1, realtime: bool = True, loop: bool = False):
-        from . import audio
-
         self.path = Path(path)
         self.wave = audio.load(self.path, sr=None, allow_silent=True)
-        import soundfile as sf
-
-        self.sample_rate = int(sf.info(str(self.path)).samplerate)
+        self.sample_rate = audio.file_rate(self.path)
         self.block = max(1, int(block_seconds * self.sample_rate))
         self.realtime = realtime
         self.loop = loop
@@ -242,8 +248,6 @@ class PlotView:
             matplotlib.use("Agg", force=True)
         import matplotlib.pyplot as plt
 
-        from . import plots
-
         self.plt = plt
         self.labels = labels
         self.history_seconds = history_seconds
@@ -281,8 +285,6 @@ class PlotView:
             self.title.set_text(f"{NO_SPEECH}  ({result.level_db:.0f} dBFS)")
         while self.timeline and self.timeline[0][0] < result.time - self.history_seconds:
             self.timeline.popleft()
-        from . import plots
-
         if self.timeline:
             points = np.array(self.timeline)
             self.scatter.set_offsets(points)
@@ -303,89 +305,61 @@ class PlotView:
         self.plt.close(self.fig)
 
 
-def run_live(stream: StreamingPredictor, source, view, max_seconds: float | None = None) -> list[StreamResult]:
-    """Feed ``source`` through ``stream`` into ``view`` until the source ends, the window is closed,
-    ``max_seconds`` of audio have passed, or Ctrl-C; always stops the source and closes the view."""
-    results = []
-    try:
-        for block in source.blocks():
-            for result in stream.feed(block):
-                results.append(result)
-                view.update(result)
-            if getattr(view, "closed", False):
-                break
-            if max_seconds is not None and stream.received >= max_seconds * stream.sample_rate:
-                break
-    except KeyboardInterrupt:
-        print("\nstopped", file=sys.stderr)
-    finally:
-        source.stop()
-        view.close()
-        dropped = getattr(source, "dropped", 0)
-        if dropped:
-            log.warning("%d audio blocks were dropped because inference was too slow", dropped)
-    return results
-
-
 # ----------------------------------------------------------------------------------------------
 # Notebook widget
 # ----------------------------------------------------------------------------------------------
 class LiveDemo:
-    """An ipywidgets panel: device picker, start/stop, a bar per emotion, the current emotion in
+    """An ipywidgets panel: source picker, start/stop, a bar per emotion, the current emotion in
     large text, and a timeline. Sources: any microphone ``sounddevice`` lists, plus the files given.
 
     ``LiveDemo(predictor, source=FileSource(...))`` works without a microphone (notebook 06 under
     nbval). ``demo.start()``/``demo.stop()`` do what the buttons do; ``demo.wait()`` blocks until
-    the source ends.
+    the source ends. The stream runs through :func:`~ser_lib.inference.streaming.run_stream` in a
+    worker thread, with the panel as its view.
     """
 
-    def __init__(self, predictor, source=None, files: list[str | Path] | None = None, window: float = 3.0,
-                 hop: float = 0.5, history: int = 40):
+    def __init__(self, predictor: Predictor, source=None, files: list[str | Path] | None = None,
+                 settings: StreamSettings = StreamSettings(), history: int = 40):
         import ipywidgets as w
 
-        from . import plots
-
-        self.predictor = predictor
-        self.window, self.hop = window, hop
+        self.predictor, self.settings = predictor, settings
         self.history = deque(maxlen=history)
         self.results: list[StreamResult] = []
         self.error: str | None = None
+        self.closed = False  # the view protocol of run_stream: the panel never closes itself
         self._thread: threading.Thread | None = None
         self._source = None
         self._fixed_source = source
-        options = []
-        if source is not None:
-            options.append((f"file: {Path(getattr(source, 'path', 'source')).name}", ("given", None)))
-        for f in files or []:
-            options.append((f"file: {Path(f).name}", ("file", str(f))))
-        try:
-            options += [(f"mic {d['index']}: {d['name']}", ("mic", d["index"])) for d in input_devices()]
-            mic_note = ""
-        except DeviceError as err:
-            mic_note = f"microphones unavailable: {err}"
-        if not options:
-            options = [("no audio source", ("none", None))]
+        options, mic_note = self._source_options(source, files)
         self.device_picker = w.Dropdown(options=options, description="source", layout=w.Layout(width="420px"))
         self.start_button = w.Button(description="start", button_style="success", icon="microphone")
         self.stop_button = w.Button(description="stop", button_style="danger", icon="stop", disabled=True)
         self.start_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         self.current = w.HTML(self._current_html(NO_SPEECH, None))
-        self.bars = {}
-        rows = []
-        for label, colour in zip(predictor.labels, plots.colours(predictor.labels)):
-            bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="320px"))
+        self.bars = {label: w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="320px"))
+                     for label in predictor.labels}
+        for bar, colour in zip(self.bars.values(), plots.colours(predictor.labels)):
             bar.style.bar_color = colour
-            self.bars[label] = bar
-            rows.append(w.HBox([w.Label(label, layout=w.Layout(width="80px")), bar]))
+        rows = [w.HBox([w.Label(label, layout=w.Layout(width="80px")), bar]) for label, bar in self.bars.items()]
         self.timeline = w.HTML(self._timeline_html())
         self.status = w.Label(mic_note)
-        self.widget = w.VBox([
-            w.HBox([self.device_picker, self.start_button, self.stop_button]),
-            w.HBox([w.VBox(rows), self.current]),
-            self.timeline,
-            self.status,
-        ])
+        self.widget = w.VBox([w.HBox([self.device_picker, self.start_button, self.stop_button]),
+                              w.HBox([w.VBox(rows), self.current]), self.timeline, self.status])
+
+    @staticmethod
+    def _source_options(source, files) -> tuple[list, str]:
+        """The picker's entries (the given source, files, microphones) and a note when no microphone works."""
+        options = []
+        if source is not None:
+            options.append((f"file: {Path(getattr(source, 'path', 'source')).name}", ("given", None)))
+        options += [(f"file: {Path(f).name}", ("file", str(f))) for f in files or []]
+        note = ""
+        try:
+            options += [(f"mic {d['index']}: {d['name']}", ("mic", d["index"])) for d in input_devices()]
+        except DeviceError as err:
+            note = f"microphones unavailable: {err}"
+        return options or [("no audio source", ("none", None))], note
 
     # -- display ---------------------------------------------------------------------------------
     def _ipython_display_(self):
@@ -395,16 +369,12 @@ class LiveDemo:
 
     @staticmethod
     def _current_html(label: str, confidence: float | None) -> str:
-        from . import plots
-
         colour = plots.EMOTION_COLOURS.get(label, "#777777")
         extra = f"<div style='font-size:14px;color:#555'>{confidence:.0%}</div>" if confidence is not None else ""
         return (f"<div style='padding:0 24px;text-align:center'><div style='font-size:40px;font-weight:bold;"
                 f"color:{colour}'>{label}</div>{extra}</div>")
 
     def _timeline_html(self) -> str:
-        from . import plots
-
         cells = []
         for result in self.history:
             colour = plots.EMOTION_COLOURS.get(result.label, "#e0e0e0") if result.speech else "#e0e0e0"
@@ -425,6 +395,10 @@ class LiveDemo:
         self.timeline.value = self._timeline_html()
         self.status.value = f"{result.time:.1f} s   level {result.level_db:.0f} dBFS   latency {result.latency_ms:.0f} ms"
 
+    def close(self) -> None:
+        """The stream ended: the start button works again."""
+        self.start_button.disabled, self.stop_button.disabled = False, True
+
     # -- control ---------------------------------------------------------------------------------
     def _make_source(self):
         kind, value = self.device_picker.value
@@ -442,10 +416,9 @@ class LiveDemo:
         try:
             self._source = self._make_source()
         except DeviceError as err:
-            self.status.value = str(err)
-            self.error = str(err)
+            self.status.value = self.error = str(err)
             return
-        stream = StreamingPredictor(self.predictor, self._source.sample_rate, window=self.window, hop=self.hop)
+        stream = StreamingPredictor(self.predictor, self._source.sample_rate, self.settings)
         self.start_button.disabled, self.stop_button.disabled = True, False
         self.error = None
         self._thread = threading.Thread(target=self._run, args=(stream, self._source), daemon=True)
@@ -453,15 +426,9 @@ class LiveDemo:
 
     def _run(self, stream: StreamingPredictor, source) -> None:
         try:
-            for block in source.blocks():
-                for result in stream.feed(block):
-                    self.update(result)
+            run_stream(stream, source, self)
         except Exception as err:  # shown in the panel: a worker thread has nobody else to tell
-            self.error = f"{type(err).__name__}: {err}"
-            self.status.value = self.error
-        finally:
-            source.stop()
-            self.start_button.disabled, self.stop_button.disabled = False, True
+            self.status.value = self.error = f"{type(err).__name__}: {err}"
 
     def stop(self) -> None:
         if self._source is not None:

@@ -1,0 +1,11 @@
+"""Inference: a trained model on new audio.
+
+``predictor`` (:class:`Predictor`: files and arrays at any rate, speaker adaptation) · ``batch``
+(probabilities for a whole dataset) · ``streaming`` (:class:`StreamingPredictor`: window, hop,
+voice-activity gate, smoothing; :func:`run_stream`, the one streaming loop) · ``live`` (microphone
+and file sources, the terminal and matplotlib views, the notebook widget).
+"""
+from .predictor import Prediction, Predictor
+from .streaming import StreamingPredictor, StreamSettings
+
+__all__ = ["Prediction", "Predictor", "StreamSettings", "StreamingPredictor"]

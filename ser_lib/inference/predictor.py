@@ -1,0 +1,151 @@
+"""Predictions from a checkpoint: whole files and arrays, at any sample rate.
+
+``Predictor.from_checkpoint(path)`` then ``predict_file(path)`` or ``predict(array, sr)``. Label names
+come from the checkpoint, never from this code. A clip is prepared (resampled, trimmed, centre-cropped)
+and normalised exactly as in evaluation; for a speaker-normalised model the predictor keeps running
+statistics of the current speaker (:meth:`Predictor.adapt` from files, :meth:`Predictor.hear` from a
+stream), and the training data's statistics stand in until enough has been heard.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import audio
+from ..devices import resolve_device
+from ..errors import ConfigError
+from ..model import checkpoint as ckpt_io
+
+
+@dataclass
+class Prediction:
+    """Probabilities per emotion for one piece of audio."""
+
+    labels: list[str]
+    probs: np.ndarray
+
+    @property
+    def label(self) -> str:
+        return self.labels[int(np.argmax(self.probs))]
+
+    @property
+    def confidence(self) -> float:
+        return float(np.max(self.probs))
+
+    def as_dict(self) -> dict[str, float]:
+        return {label: float(p) for label, p in zip(self.labels, self.probs)}
+
+
+class Predictor:
+    """A trained model ready to predict (eval mode, no gradients)."""
+
+    def __init__(self, loaded: ckpt_io.Checkpoint, device: torch.device, optimize: str = "none"):
+        self.checkpoint = loaded
+        self.labels = list(loaded.labels)
+        self.audio = loaded.audio
+        self.sample_rate = loaded.audio.sample_rate
+        self.normalizer = loaded.normalizer
+        self.speaker = self.normalizer.new_speaker()
+        self.device = device
+        self.model = loaded.model.to(device).eval()
+        if optimize == "int8":
+            self.model = quantize_dynamic_int8(self.model)
+        elif optimize != "none":
+            raise ConfigError(f"unknown optimisation {optimize!r}; use 'none' or 'int8'")
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", optimize: str = "none") -> "Predictor":
+        """Load ``best_model.pt``; ``optimize="int8"`` quantises linear layers for faster CPU inference."""
+        dev = resolve_device(device)
+        if optimize == "int8" and dev.type != "cpu":
+            raise ConfigError("int8 dynamic quantisation runs on the CPU only; use --device cpu")
+        return cls(ckpt_io.load(path, "cpu"), dev, optimize)
+
+    def prepare(self, wave: np.ndarray, sr: int, crop: bool = True) -> np.ndarray:
+        """Resample, trim and (unless ``crop=False``) centre-crop exactly as during evaluation."""
+        wave = audio.to_mono(np.asarray(wave, dtype=np.float32))
+        if sr != self.sample_rate:
+            wave = audio.resample(wave, sr, self.sample_rate)
+        wave = self.audio.prepare(wave)
+        return self.audio.center_crop(wave) if crop else wave
+
+    def describe(self, x: np.ndarray) -> np.ndarray | None:
+        """The raw clip descriptors of a prepared clip (None for a model without descriptors)."""
+        if self.normalizer.descriptors is None:
+            return None
+        # one BLAS thread: OpenBLAS threads left spinning after the descriptors' small matrix
+        # operations compete with PyTorch's threads and can make the next forward pass 5x slower
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            return self.normalizer.describe(x)
+
+    def hear(self, x: np.ndarray, described: np.ndarray | None = None) -> None:
+        """Add prepared audio of the current speaker (and one row of its descriptors) to the speaker's
+        running statistics; a model trained without speaker normalisation ignores it."""
+        self.speaker.update(x, described)
+
+    def adapt(self, waves, sr: int | None = None) -> None:
+        """Learn the current speaker's statistics from unlabelled clips (files or arrays at ``sr``)."""
+        self.normalizer.check_adaptable()
+        for wave in waves:
+            if isinstance(wave, (str, Path)):
+                wave, rate = audio.load(wave, sr=None), audio.file_rate(wave)
+            else:
+                rate = sr or self.sample_rate
+            x = self.prepare(wave, rate, crop=False)
+            self.hear(x, self.describe(x))
+
+    def new_speaker(self) -> None:
+        """Forget the current speaker's statistics (the next voice starts from the training data's)."""
+        self.speaker = self.normalizer.new_speaker()
+
+    @torch.inference_mode()
+    def forward(self, x: np.ndarray, described: np.ndarray | None = None):
+        """The model's full output (logits of both heads, attention weights) for a clip already
+        passed through :meth:`prepare`, normalised as in evaluation (``described``: its descriptors
+        from :meth:`describe`, when already computed)."""
+        if len(x) < self.model.config.mel.n_fft:
+            raise ConfigError(f"audio too short to classify: {len(x) / self.sample_rate:.3f} s")
+        if described is None:
+            described = self.describe(x)
+        inputs = self.normalizer.clip_inputs(x, self.speaker, described)
+        batch = torch.from_numpy(np.ascontiguousarray(x))[None].to(self.device)
+        return self.model(batch, **{k: torch.as_tensor(v)[None].to(self.device) for k, v in inputs.items()})
+
+    def predict(self, wave: np.ndarray, sr: int) -> Prediction:
+        """Probabilities for a mono (or ``(samples, channels)``) array at sample rate ``sr``."""
+        logits = self.forward(self.prepare(wave, sr)).emotion_logits
+        return Prediction(self.labels, torch.softmax(logits.float(), -1)[0].cpu().numpy())
+
+    def predict_file(self, path: str | Path) -> Prediction:
+        """Probabilities for an audio file (any rate and channel count soundfile reads)."""
+        return self.predict(audio.load(path, sr=None), audio.file_rate(path))
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def quantize_dynamic_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """Dynamic int8 quantisation of the pretrained encoder's ``nn.Linear`` layers (in place).
+
+    Weights are stored as int8 and activations quantised on the fly: on a CPU this roughly halves
+    the encoder's time. The small layers on top stay in float32 (PyTorch's fused transformer path
+    does not take quantised linear layers).
+    """
+    import warnings
+
+    from torch.ao.quantization import quantize_dynamic
+
+    if getattr(model, "backbone", None) is None:
+        return model
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.backbone.encoder = quantize_dynamic(model.backbone.encoder, {torch.nn.Linear}, dtype=torch.qint8)
+    return model

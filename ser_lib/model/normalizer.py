@@ -1,0 +1,255 @@
+"""The input normaliser: everything the model needs besides the waveform, from one object.
+
+A speaker-independent model meets voices it has never heard. Part of what it must ignore is the
+speaker's habitual pitch, loudness and timbre, and these can be measured without any label from a
+speaker's own audio. With ``speaker_norm`` the model's inputs (log-mel bands and clip descriptors)
+are z-normalised with statistics of the speaker's own clips: a training speaker with theirs, a test
+speaker with his or hers (unlabelled), and a live stream with running statistics of what it has
+heard so far. Without it, or until enough of a new speaker has been heard, the training data's
+statistics stand in. Results that use speaker statistics are reported apart from plain ones.
+
+:class:`InputNormalizer` is fitted on the training clips, travels in the checkpoint, and is the only
+code that reads the ``speaker_norm`` setting. It produces the model's extra inputs for a batch of
+clips (:meth:`~InputNormalizer.inputs`), for one clip (:meth:`~InputNormalizer.clip_inputs`), and
+keeps per-speaker running statistics (:class:`SpeakerStatistics`) for ``Predictor.adapt`` and streams.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..data.audio import AudioSettings
+from ..data.features import (
+    LogMel,
+    MelSettings,
+    clip_descriptors,
+    descriptor_matrix,
+    descriptor_names,
+)
+from ..errors import CheckpointError, ConfigError
+
+#: Floor of a log-mel band's standard deviation (a band that never changes is not amplified).
+MEL_STD_FLOOR = 1e-3
+#: Added to a descriptor's standard deviation before dividing (constant descriptors stay finite).
+DESCRIPTOR_STD_EPS = 1e-6
+#: The training data's log-mel statistics come from at most this many clips (evenly spaced).
+GLOBAL_MEL_CLIPS = 400
+
+
+@dataclass
+class Stats:
+    """Mean and standard deviation of each feature; :meth:`normalize` z-scores with them."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def normalize(self, values: np.ndarray) -> np.ndarray:
+        return ((values - self.mean) / self.std).astype(np.float32)
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Stats":
+        return cls(np.asarray(data["mean"], dtype=np.float32), np.asarray(data["std"], dtype=np.float32))
+
+
+@dataclass
+class RunningStats:
+    """Mean and standard deviation of vectors, updated one batch of rows at a time (Chan/Welford)."""
+
+    dim: int
+    count: int = 0
+    mean: np.ndarray = field(default=None)
+    m2: np.ndarray = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.mean is None:
+            self.mean = np.zeros(self.dim)
+            self.m2 = np.zeros(self.dim)
+
+    def update(self, rows: np.ndarray) -> None:
+        rows = np.atleast_2d(np.asarray(rows, dtype=np.float64))
+        n = len(rows)
+        if n == 0:
+            return
+        batch_mean = rows.mean(0)
+        batch_m2 = ((rows - batch_mean) ** 2).sum(0)
+        total = self.count + n
+        delta = batch_mean - self.mean
+        self.mean = self.mean + delta * n / total
+        self.m2 = self.m2 + batch_m2 + delta ** 2 * self.count * n / total
+        self.count = total
+
+    @property
+    def std(self) -> np.ndarray:
+        """Population standard deviation (as ``np.std``); ones before any data."""
+        return np.sqrt(self.m2 / self.count) if self.count else np.ones(self.dim)
+
+    def mel_stats(self) -> Stats:
+        """As log-mel statistics (standard deviation floored at :data:`MEL_STD_FLOOR`)."""
+        return Stats(self.mean.astype(np.float32), np.maximum(self.std, MEL_STD_FLOOR).astype(np.float32))
+
+    def descriptor_stats(self) -> Stats:
+        """As descriptor statistics (:data:`DESCRIPTOR_STD_EPS` added to the standard deviation)."""
+        return Stats(self.mean.astype(np.float32), (self.std + DESCRIPTOR_STD_EPS).astype(np.float32))
+
+
+def normalize_by_speaker(table: np.ndarray, speakers: Sequence) -> np.ndarray:
+    """Z-normalise each column of ``table`` within each speaker (that speaker's own rows only)."""
+    speakers = np.asarray(speakers)
+    out = np.empty(np.shape(table), dtype=np.float32)
+    for speaker in np.unique(speakers):
+        rows = speakers == speaker
+        stats = RunningStats(table.shape[1])
+        stats.update(table[rows])
+        out[rows] = stats.descriptor_stats().normalize(table[rows])
+    return out
+
+
+class SpeakerStatistics:
+    """Running statistics of one speaker's audio (log-mel frames and clip descriptors).
+
+    ``update(wave, descriptors)`` adds prepared audio of the speaker and/or one row of raw
+    descriptors. Until ``min_frames`` log-mel frames (3 s) or ``min_clips`` descriptor rows have
+    been seen, the training data's statistics stand in. A model trained without ``speaker_norm``
+    ignores all of this.
+    """
+
+    def __init__(self, normalizer: "InputNormalizer", min_frames: int = 300, min_clips: int = 3):
+        self.normalizer = normalizer
+        self.min_frames, self.min_clips = min_frames, min_clips
+        self.mel = RunningStats(normalizer.mel_settings.n_mels)
+        self.descriptors = RunningStats(len(normalizer.descriptor_names))
+
+    def update(self, wave: np.ndarray | None = None, descriptors: np.ndarray | None = None) -> None:
+        if not self.normalizer.speaker_norm:
+            return
+        if wave is not None and self.normalizer.mel is not None and len(wave) >= self.normalizer.mel_settings.n_fft:
+            self.mel.update(self.normalizer.log_mel_frames(wave))
+        if descriptors is not None and self.normalizer.descriptors is not None:
+            self.descriptors.update(descriptors)
+
+    @property
+    def adapted(self) -> bool:
+        """Whether the speaker's own log-mel statistics are in use."""
+        return self.mel.count >= self.min_frames
+
+    def mel_stats(self) -> Stats:
+        return self.mel.mel_stats() if self.adapted else self.normalizer.mel
+
+    def descriptor_stats(self) -> Stats:
+        return self.descriptors.descriptor_stats() if self.descriptors.count >= self.min_clips \
+            else self.normalizer.descriptors
+
+
+@dataclass
+class InputNormalizer:
+    """The model's extra inputs (``mel_mean``, ``mel_std``, ``descriptors``) and their statistics.
+
+    ``mel`` and ``descriptors`` are the training data's statistics (``None`` for a model without the
+    spectrogram branch or without descriptors). ``mel_settings`` and ``audio`` come from the model
+    config and the checkpoint's audio settings and are not stored twice.
+    """
+
+    speaker_norm: bool
+    mel: Stats | None
+    descriptors: Stats | None
+    mel_settings: MelSettings
+    audio: AudioSettings
+    descriptor_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self._front_end = LogMel(self.mel_settings)
+
+    # -- fitting and storing -----------------------------------------------------------------------
+    @classmethod
+    def fit(cls, waves: Sequence[np.ndarray], paths: Sequence[str], *, mel_settings: MelSettings,
+            audio: AudioSettings, speaker_norm: bool, spectrogram: bool, descriptors: bool) -> "InputNormalizer":
+        """Fit the training data's statistics on prepared (trimmed) training clips."""
+        empty = cls(speaker_norm, None, None, mel_settings, audio)
+        mel = desc = None
+        if spectrogram:
+            running = RunningStats(mel_settings.n_mels)
+            for wave in list(waves)[:: max(1, len(waves) // GLOBAL_MEL_CLIPS)]:
+                running.update(empty.log_mel_frames(wave))
+            mel = running.mel_stats()
+        if descriptors:
+            running = RunningStats(len(descriptor_names()))
+            running.update(descriptor_matrix(paths, waves, audio))
+            desc = running.descriptor_stats()
+        return cls(speaker_norm, mel, desc, mel_settings, audio, descriptor_names() if descriptors else ())
+
+    @classmethod
+    def untrained(cls, mel_settings: MelSettings, audio: AudioSettings, *, spectrogram: bool = True,
+                  descriptors: bool = False) -> "InputNormalizer":
+        """Statistics that pass the inputs on unchanged (zero mean, unit deviation), for a model that
+        was never trained: shape tours and timing benchmarks."""
+        n_desc = len(descriptor_names()) if descriptors else 0
+        identity = lambda n: Stats(np.zeros(n, np.float32), np.ones(n, np.float32))  # noqa: E731
+        return cls(False, identity(mel_settings.n_mels) if spectrogram else None,
+                   identity(n_desc) if descriptors else None, mel_settings, audio,
+                   descriptor_names() if descriptors else ())
+
+    def to_dict(self) -> dict:
+        return {"speaker_norm": self.speaker_norm, "mel": self.mel.to_dict() if self.mel else None,
+                "descriptors": self.descriptors.to_dict() if self.descriptors else None,
+                "descriptor_names": list(self.descriptor_names)}
+
+    @classmethod
+    def from_dict(cls, data: dict, mel_settings: MelSettings, audio: AudioSettings) -> "InputNormalizer":
+        names = tuple(data.get("descriptor_names") or ())
+        if names and names != descriptor_names():
+            raise CheckpointError("the checkpoint's clip descriptors are not the ones this ser_lib computes "
+                                  "(it was trained with another version): retrain it")
+        return cls(bool(data["speaker_norm"]), Stats.from_dict(data["mel"]) if data.get("mel") else None,
+                   Stats.from_dict(data["descriptors"]) if data.get("descriptors") else None,
+                   mel_settings, audio, names)
+
+    # -- features ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def log_mel_frames(self, wave: np.ndarray) -> np.ndarray:
+        """Un-normalised log-mel frames ``(frames, n_mels)`` of one clip, as the model computes them."""
+        return self._front_end(torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))).T.numpy()
+
+    def describe(self, wave: np.ndarray) -> np.ndarray | None:
+        """Raw clip descriptors of a prepared clip (``None`` for a model without descriptors)."""
+        return clip_descriptors(wave, self.audio) if self.descriptors is not None else None
+
+    # -- inputs ------------------------------------------------------------------------------------
+    def new_speaker(self) -> SpeakerStatistics:
+        """Empty running statistics for a new speaker (the training data's stand in at first)."""
+        return SpeakerStatistics(self)
+
+    def check_adaptable(self) -> None:
+        if not self.speaker_norm:
+            raise ConfigError("this model was trained without speaker normalisation: nothing to adapt")
+
+    def clip_inputs(self, wave: np.ndarray, speaker: SpeakerStatistics | None = None,
+                    described: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The extra inputs of one prepared clip, with ``speaker``'s statistics when the model uses
+        them (``described``: its raw descriptors, when already computed)."""
+        own = speaker if self.speaker_norm else None
+        inputs: dict[str, np.ndarray] = {}
+        if self.mel is not None:
+            stats = own.mel_stats() if own is not None else self.mel
+            inputs["mel_mean"], inputs["mel_std"] = stats.mean, stats.std
+        if self.descriptors is not None:
+            stats = own.descriptor_stats() if own is not None else self.descriptors
+            inputs["descriptors"] = stats.normalize(self.describe(wave) if described is None else described)
+        return inputs
+
+    def inputs(self, waves: Sequence[np.ndarray], paths: Sequence[str], speakers: Sequence) -> dict[str, np.ndarray]:
+        """The extra inputs of many prepared clips (one row per clip); with ``speaker_norm`` each
+        speaker's statistics come from all of that speaker's clips here (no labels)."""
+        table = descriptor_matrix(paths, waves, self.audio) if self.descriptors is not None else None
+        heard: dict = {}
+        if self.speaker_norm:
+            for k, (wave, speaker) in enumerate(zip(waves, speakers)):
+                heard.setdefault(speaker, self.new_speaker()).update(wave, None if table is None else table[k])
+        rows = [self.clip_inputs(wave, heard.get(speaker), None if table is None else table[k])
+                for k, (wave, speaker) in enumerate(zip(waves, speakers))]
+        return {key: np.stack([row[key] for row in rows]) for key in (rows[0] if rows else {})}

@@ -1,0 +1,147 @@
+"""The run settings: every option of a training run, its default and its help text, in one place.
+
+:class:`TrainConfig` is the single source of truth: ``python -m ser_lib train`` generates its options
+from these fields (``cli.add_config_options``), notebook 04's parameters are a subset of them by
+name, and the Makefile and README quote them. The default model is the spectrogram model (no
+pretrained encoder), which trains offline on a CPU; ``--backbone facebook/wav2vec2-base`` gives the
+wav2vec 2.0 recipe for a GPU.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from ..data.audio import AudioSettings
+from ..data.augment import SpecAugment, WaveAugment
+from ..data.features import descriptor_names
+from ..data.labels import SUBSETS
+from ..data.splits import DEFAULT_TEST_ACTORS, DEFAULT_VAL_ACTORS, parse_actor_list
+from ..errors import ConfigError
+from ..model.backbone import FREEZE_CHOICES, is_backbone_name
+from ..model.ser_model import ModelConfig
+
+
+def option(default, help: str, **extra):
+    """A dataclass field with its command-line help (and optionally ``choices``, ``parse``, ``prefix``)."""
+    factory = {"default_factory": default} if callable(default) and isinstance(default, type) else {"default": default}
+    return field(**factory, metadata={"help": help, **extra})
+
+
+@dataclass
+class TrainConfig:
+    """All options of a training run (``python -m ser_lib train -h`` lists them with this help)."""
+
+    # data
+    dataset_root: str | None = option(None, "RAVDESS-layout folder (default: the built-in synthetic corpus)")
+    output_dir: str = option("runs/latest", "run folder")
+    emotion_subset: str = option("all", "emotion classes: all (8), basic6 or basic4", choices=tuple(SUBSETS))
+    test_actors: tuple[int, ...] = option(DEFAULT_TEST_ACTORS, "test actors of the fixed split, e.g. 21-24",
+                                          parse=parse_actor_list)
+    val_actors: tuple[int, ...] = option(DEFAULT_VAL_ACTORS, "validation actors of the fixed split, e.g. 19,20",
+                                         parse=parse_actor_list)
+    folds: int | None = option(None, "actor-wise K-fold cross-validation instead of the fixed split")
+    max_seconds: float = option(AudioSettings.max_seconds,
+                                "crop length in seconds (random crops in training, centre crops otherwise)")
+    trim_db: float | None = option(AudioSettings.trim_db, "trim leading/trailing audio this far (dB) below the "
+                                                          "peak (none: off)")
+    # model
+    backbone: str = option("none", "pretrained encoder: a Hugging Face name (facebook/wav2vec2-base) or local "
+                                   "folder; none: the spectrogram model, which needs no download")
+    freeze: str = option("feature_encoder", "what of the encoder stays fixed", choices=FREEZE_CHOICES)
+    spectrogram: bool = option(True, "the log-mel CNN branch")
+    descriptors: bool = option(True, "clip descriptors (pitch, energy, MFCC statistics) beside the pooled vector")
+    speaker_norm: bool = option(True, "normalise inputs with each speaker's own unlabelled audio")
+    d_model: int = option(192, "width of the fused frames, the context transformer and the heads")
+    cnn_channels: tuple[int, ...] = option((32, 64, 128), "channels of the CNN blocks")
+    context_layers: int = option(2, "context transformer layers")
+    dropout: float = option(0.2, "dropout of the new layers")
+    # optimisation
+    batch_size: int = option(16, "clips per batch")
+    epochs: int = option(50, "epochs at most (early stopping may end sooner)")
+    learning_rate: float = option(3e-5, "learning rate of the pretrained encoder")
+    head_lr: float = option(1e-3, "learning rate of the new layers (CNN, fusion, context, pooling, heads)")
+    weight_decay: float = option(0.01, "AdamW weight decay (not on biases and norms)")
+    warmup: float = option(0.05, "linear warm-up as a fraction of all steps, then cosine annealing")
+    grad_clip: float = option(1.0, "gradient norm clipping (0: off)")
+    gender_weight: float = option(0.3, "weight of the auxiliary gender loss (0: no gender head)")
+    balance: str = option("loss", "class balancing by loss weights, by sampling, or none",
+                          choices=("loss", "sampler", "none"))
+    label_smoothing: float = option(0.1, "label smoothing of the emotion loss")
+    patience: int = option(10, "early stopping: epochs without a better validation UAR (0: off)")
+    augment: bool = option(True, "waveform augmentation (speed, shift, noise, gain)")
+    augment_settings: WaveAugment = option(WaveAugment, "waveform augmentation strengths", prefix="augment_")
+    spec_augment: bool = option(True, "SpecAugment on the log-mel branch")
+    spec_augment_settings: SpecAugment = option(SpecAugment, "SpecAugment strengths", prefix="spec_")
+    # running
+    seed: int = option(0, "random seed: the same seed gives the same run")
+    device: str = option("auto", "compute device: auto (CUDA, else Apple MPS, else CPU), cpu, cuda[:N] or mps")
+    mixed_precision: str = option("auto", "auto: bf16 where supported, fp16 on other GPUs, off on the CPU",
+                                  choices=("auto", "no", "fp16", "bf16"))
+    num_workers: int = option(0, "data-loader worker processes")
+    cache_encoder: bool = option(True, "with --freeze backbone: cache the encoder's layers on disk")
+    resume: bool = option(False, "continue an interrupted run from its last.pt")
+    quick: bool = option(False, "smoke run: two batches per epoch, two epochs")
+    progress: bool = option(True, "progress bars")
+
+    def validate(self) -> None:
+        """:class:`ConfigError` naming the option, for any value that cannot work."""
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise ConfigError(f"--{f.name} must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}")
+        checks = [
+            (self.batch_size >= 1, "--batch_size must be at least 1"),
+            (self.epochs >= 1, "--epochs must be at least 1"),
+            (self.learning_rate > 0 and self.head_lr > 0, "learning rates must be positive"),
+            (0 <= self.warmup < 1, "--warmup is a fraction of all steps, in [0, 1)"),
+            (self.max_seconds > 0.5, "--max_seconds must be above 0.5"),
+            (self.gender_weight >= 0, "--gender_weight must not be negative"),
+            (self.folds is None or self.folds >= 2, "--folds needs at least 2"),
+            (self.num_workers >= 0, "--num_workers must not be negative"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    @property
+    def has_backbone(self) -> bool:
+        """Whether the run fine-tunes (or freezes) a pretrained encoder."""
+        return is_backbone_name(self.backbone)
+
+    def model_config(self, num_emotions: int) -> ModelConfig:
+        """The architecture these options describe, for ``num_emotions`` classes."""
+        return ModelConfig(
+            num_emotions=num_emotions, backbone=self.backbone if self.has_backbone else None,
+            freeze=self.freeze, spectrogram=self.spectrogram, d_model=self.d_model,
+            cnn_channels=tuple(self.cnn_channels), context_layers=self.context_layers, dropout=self.dropout,
+            gender_head=self.gender_weight > 0, descriptor_dim=len(descriptor_names()) if self.descriptors else 0,
+        )
+
+    def audio_settings(self) -> AudioSettings:
+        return AudioSettings(trim_db=self.trim_db, max_seconds=self.max_seconds)
+
+    def wave_augment(self) -> WaveAugment | None:
+        return replace(self.augment_settings, sample_rate=self.audio_settings().sample_rate) if self.augment else None
+
+    def spec_augmenter(self) -> SpecAugment | None:
+        return self.spec_augment_settings if self.spec_augment else None
+
+    def to_dict(self) -> dict:
+        """Plain values (tuples as lists), as stored in checkpoints and manifests."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        """The config of a ``to_dict`` record (unknown keys from other versions are ignored)."""
+        nested = {"augment_settings": WaveAugment, "spec_augment_settings": SpecAugment}
+        values = {}
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            if f.name in nested and isinstance(value, dict):
+                value = nested[f.name](**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+            elif isinstance(value, list):
+                value = tuple(value)
+            values[f.name] = value
+        return cls(**values)

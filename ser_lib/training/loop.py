@@ -1,0 +1,126 @@
+"""The epochs: one optimisation step, one training epoch, one validation pass.
+
+:class:`Trainer` owns what changes while a model learns (optimiser, learning-rate schedule, losses,
+the mixed-precision scaler through Hugging Face Accelerate) and can save and restore all of it, so a
+resumed run continues exactly. Randomness of epoch ``e`` is drawn from ``(seed, e)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..data.dataset import ClipDataset, to_device
+from ..errors import TrainingError
+from ..inference.batch import predict_dataset
+from ..model.ser_model import SERModel
+from ..reports.metrics import classification_metrics
+from ..seeding import derive_seed, seed_everything
+from .config import TrainConfig
+from .setup import class_weights, cosine_with_warmup, make_optimizer
+
+
+class Trainer:
+    """Optimisation of one model: AdamW with a cosine schedule, class-balanced emotion loss with
+    label smoothing, the auxiliary gender loss, gradient clipping, a NaN guard."""
+
+    def __init__(self, model: SERModel, config: TrainConfig, accelerator, train_targets: np.ndarray,
+                 num_classes: int, steps_per_epoch: int):
+        self.config, self.accelerator = config, accelerator
+        self.steps_per_epoch = steps_per_epoch
+        optimizer = make_optimizer(model, config)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, cosine_with_warmup(steps_per_epoch * config.epochs, config.warmup))
+        self.model, self.optimizer = accelerator.prepare(model, optimizer)
+        weights = class_weights(train_targets, num_classes) if config.balance == "loss" else None
+        self.emotion_loss = torch.nn.CrossEntropyLoss(weight=None if weights is None else weights.to(accelerator.device),
+                                                      label_smoothing=config.label_smoothing)
+        self.gender_loss = torch.nn.CrossEntropyLoss()
+        self.spec_augment = config.spec_augmenter()
+
+    @property
+    def unwrapped(self) -> SERModel:
+        return self.accelerator.unwrap_model(self.model)
+
+    def state_dict(self) -> dict:
+        scaler = self.accelerator.scaler
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Model weights, optimiser, schedule and scaler of a ``last.pt``."""
+        self.unwrapped.load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.accelerator.scaler is not None and state.get("scaler"):
+            self.accelerator.scaler.load_state_dict(state["scaler"])
+
+    def step(self, batch: dict, generator: torch.Generator) -> tuple[dict, torch.Tensor]:
+        """One optimisation step; the batch's losses and emotion logits."""
+        augment = (lambda s, n: self.spec_augment(s, n, generator)) if self.spec_augment else None
+        out = self.model(batch["wave"], batch["lengths"], spec_augment=augment, **batch["inputs"])
+        loss_e = self.emotion_loss(out.emotion_logits.float(), batch["emotion"])
+        loss_g = torch.zeros((), device=loss_e.device)
+        if out.gender_logits is not None:
+            loss_g = self.gender_loss(out.gender_logits.float(), batch["gender"])
+        loss = loss_e + self.config.gender_weight * loss_g
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the loss became {loss.item()}")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.accelerator.backward(loss)
+        if self.config.grad_clip:
+            self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        if not self.accelerator.optimizer_step_was_skipped:
+            self.scheduler.step()
+        return {"loss": loss.item(), "emotion": loss_e.item(), "gender": loss_g.item()}, out.emotion_logits
+
+    def train_epoch(self, loader, epoch: int, stop_message) -> dict:
+        """Train one epoch; the epoch's row of ``history.csv`` (training losses and accuracy).
+
+        ``stop_message()`` says what is kept on disk, for the error when the loss stops being finite.
+        """
+        seed_everything(derive_seed(self.config.seed, epoch))
+        loader.sampler.set_epoch(epoch)
+        loader.dataset.set_epoch(epoch)
+        generator = torch.Generator().manual_seed(derive_seed(self.config.seed, epoch, 1))
+        self.model.train()
+        sums = {"loss": 0.0, "emotion": 0.0, "gender": 0.0, "correct": 0, "n": 0}
+        steps = tqdm(loader, total=self.steps_per_epoch, desc=f"epoch {epoch + 1}", leave=False, unit="batch",
+                     disable=not self.config.progress or not self.accelerator.is_main_process)
+        for step, batch in enumerate(steps):
+            if step >= self.steps_per_epoch:
+                break
+            batch = to_device(batch, self.accelerator.device)
+            try:
+                losses, logits = self.step(batch, generator)
+            except FloatingPointError as err:
+                raise TrainingError(f"{err} at epoch {epoch + 1}, step {step + 1}. {stop_message()} Check the "
+                                    f"inputs for NaN, lower --learning_rate / --head_lr, or use "
+                                    f"--mixed_precision no.") from None
+            n = len(batch["emotion"])
+            for key, value in losses.items():
+                sums[key] += value * n
+            sums["correct"] += int((logits.argmax(-1) == batch["emotion"]).sum())
+            sums["n"] += n
+            steps.set_postfix(loss=f"{sums['loss'] / sums['n']:.3f}")
+        steps.close()
+        return {"epoch": epoch, "train_loss": sums["loss"] / sums["n"],
+                "train_emotion_loss": sums["emotion"] / sums["n"], "train_gender_loss": sums["gender"] / sums["n"],
+                "train_accuracy": sums["correct"] / sums["n"]}
+
+    def learning_rates(self) -> dict:
+        groups = self.optimizer.param_groups
+        return {"lr_heads": groups[-1]["lr"],
+                "lr_backbone": groups[0]["lr"] if self.unwrapped.config.has_backbone else float("nan")}
+
+    def evaluate(self, dataset: ClipDataset) -> dict:
+        """Loss (plain cross-entropy), accuracy, UAR, macro-F1 and gender accuracy on ``dataset``."""
+        out = predict_dataset(self.model, dataset, self.config.batch_size, self.accelerator.device,
+                              self.config.num_workers, max_batches=2 if self.config.quick else None)
+        y, probs = out["emotion"], out["probs"]
+        metrics = classification_metrics(y, probs.argmax(1), probs.shape[1])
+        metrics["loss"] = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1.0))))
+        if out["gender_probs"] is not None:
+            metrics["gender_accuracy"] = float((out["gender_probs"].argmax(1) == out["gender"]).mean())
+        return metrics

@@ -1,0 +1,239 @@
+"""Training runs: ``python -m ser_lib train`` (notebook 04 runs the same :func:`train`).
+
+One run trains on the training actors of a split, selects the epoch with the best validation UAR
+(early stopping) and reports the test actors' metrics with that model; ``--folds K`` repeats this
+over actor-wise folds and summarises. :mod:`~ser_lib.training.setup` prepares the pieces,
+:mod:`~ser_lib.training.loop` runs the epochs, :mod:`~ser_lib.training.run_folder` writes the
+files. Randomness of epoch ``e`` is derived from ``(seed, e)``, so ``--resume`` after an
+interruption replays the remaining epochs exactly as an uninterrupted run would.
+
+Multi-GPU: ``accelerate launch -m ser_lib train ...`` (Hugging Face Accelerate handles the
+processes, devices, mixed precision and gradient synchronisation).
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .. import paths
+from ..data import ravdess
+from ..data.dataset import ClipDataset, EpochSampler, collate
+from ..data.splits import Split
+from ..errors import ConfigError, TrainingError
+from ..model import checkpoint
+from ..model.backbone import EncoderStatesCache, load_backbone
+from ..model.normalizer import InputNormalizer
+from ..model.ser_model import SERModel
+from ..reports.summary import fold_summary, write_fold_summary
+from ..seeding import seed_everything
+from .config import TrainConfig
+from .loop import Trainer
+from .run_folder import Progress, RunFolder, git_commit, versions
+from .setup import (
+    RunData,
+    check_split,
+    load_run_data,
+    make_accelerator,
+    out_of_memory_help,
+    run_splits,
+    scan_dataset,
+)
+
+log = logging.getLogger(__name__)
+
+
+def train(config: TrainConfig) -> dict:
+    """Train one split (or ``config.folds`` folds) and return the test metrics (a summary for folds).
+
+    The data are checked first, then the encoder is loaded (a model that cannot be fetched stops the
+    run before any slow work), then the audio is decoded once for all folds.
+    """
+    config.validate()
+    if config.quick:
+        config = replace(config, epochs=min(config.epochs, 2))
+    accelerator = make_accelerator(config)
+    root, clips = scan_dataset(config)
+    split_list = run_splits(config, ravdess.actors_of(clips))
+    encoder = load_backbone(config.backbone) if config.has_backbone else None
+    out = _prepare_output_dir(config.output_dir)
+    data = load_run_data(config, root, clips)
+    results = []
+    for split in split_list:
+        run_dir = out / split.name if config.folds else out
+        try:
+            results.append(train_split(config, data, split, run_dir, accelerator, encoder))
+        except torch.OutOfMemoryError as err:
+            raise TrainingError(out_of_memory_help(config, run_dir, accelerator.device)) from err
+    if not config.folds:
+        return results[0]
+    summary = fold_summary(results)
+    write_fold_summary(summary, out)
+    return summary
+
+
+def train_split(config: TrainConfig, data: RunData, split: Split, run_dir: Path, accelerator,
+                encoder=None) -> dict:
+    """Train on ``split.train``, select on ``split.val``, test on ``split.test``; write the run folder."""
+    folder = RunFolder(run_dir)
+    if config.resume:
+        done = folder.finished_result()
+        if done is not None:
+            log.info("%s already finished; skipping (delete it to train again)", run_dir)
+            return done
+    started = time.time()
+    folder.path.mkdir(parents=True, exist_ok=True)
+    run = SplitRun(config, data, split, accelerator, encoder)
+    progress = run.resume(folder) if config.resume else Progress()
+    run.fit(folder, progress)
+    return run.finish(folder, progress, time.time() - started)
+
+
+class SplitRun:
+    """Training on one split: the model, its input normaliser, its datasets and its trainer."""
+
+    def __init__(self, config: TrainConfig, data: RunData, split: Split, accelerator, encoder=None):
+        self.config, self.data, self.split, self.accelerator = config, data, split, accelerator
+        self.parts = data.parts(split)
+        check_split(config, data, split, self.parts)
+        seed_everything(config.seed)
+        self.model = SERModel(config.model_config(len(data.labels)),
+                              encoder=copy.deepcopy(encoder) if encoder is not None else None)
+        paths_ = data.clips["path"].tolist()
+        train_idx = self.parts["train"]
+        self.normalizer = InputNormalizer.fit(
+            [data.waves[i] for i in train_idx], [paths_[i] for i in train_idx], mel_settings=self.model.config.mel,
+            audio=config.audio_settings(), speaker_norm=config.speaker_norm, spectrogram=config.spectrogram,
+            descriptors=config.descriptors)
+        inputs = self.normalizer.inputs(data.waves, paths_, data.clips["actor"].tolist())
+        states_cache = self._states_cache()
+        self.sets = {name: self._dataset(name, inputs, states_cache) for name in ("train", "val", "test")
+                     if name == "train" or len(self.parts[name])}
+        sampler = EpochSampler(self.sets["train"].labels, shuffle=True, seed=config.seed,
+                               balanced=config.balance == "sampler", rank=accelerator.process_index,
+                               world=accelerator.num_processes)
+        self.loader = torch.utils.data.DataLoader(self.sets["train"], batch_size=config.batch_size, sampler=sampler,
+                                                  collate_fn=collate, num_workers=config.num_workers)
+        steps = min(2, len(self.loader)) if config.quick else len(self.loader)
+        self.trainer = Trainer(self.model, config, accelerator, self.sets["train"].labels, len(data.labels), steps)
+
+    def _states_cache(self) -> EncoderStatesCache | None:
+        """With a frozen encoder: its layers of every clip, computed once and kept on disk."""
+        backbone = self.model.backbone
+        if backbone is None or self.config.freeze != "backbone" or not self.config.cache_encoder:
+            return None
+        cache = EncoderStatesCache(paths.cache_dir() / "encoder-states", backbone, self.config.audio_settings())
+        backbone.to(self.accelerator.device)
+        cache.fill(self.data.clips["path"].tolist(), self.data.waves, self.accelerator.device, self.config.progress)
+        return cache
+
+    def _dataset(self, name: str, inputs: dict, states_cache) -> ClipDataset:
+        idx, data = self.parts[name], self.data
+        return ClipDataset(data.clips.iloc[idx], [data.waves[i] for i in idx], data.targets()[idx],
+                           self.config.audio_settings(), train=name == "train", seed=self.config.seed,
+                           augment=self.config.wave_augment(), states_cache=states_cache,
+                           inputs={key: values[idx] for key, values in inputs.items()})
+
+    def payload(self, metrics: dict | None = None, extra: dict | None = None) -> dict:
+        """The checkpoint of the current weights."""
+        return checkpoint.payload(self.trainer.unwrapped, labels=self.data.labels, audio=self.config.audio_settings(),
+                                  normalizer=self.normalizer, split=self.split.to_dict(),
+                                  train_config=self.config.to_dict(), metrics=metrics or {}, extra=extra)
+
+    def resume(self, folder: RunFolder) -> Progress:
+        """The progress of an interrupted run, with the trainer restored to its last epoch."""
+        if not folder.last.exists():
+            log.info("no last.pt in %s: starting from scratch", folder.path)
+            return Progress()
+        state = torch.load(folder.last, map_location="cpu", weights_only=True)
+        self.trainer.load_state_dict(state)
+        progress = Progress.from_dict(state)
+        log.info("resuming %s at epoch %d of %d", folder.path, progress.next_epoch + 1, self.config.epochs)
+        return progress
+
+    def fit(self, folder: RunFolder, progress: Progress) -> None:
+        """Train the remaining epochs, validating and saving after each; stop early on a stale UAR."""
+        config, main = self.config, self.accelerator.is_main_process
+        bar = tqdm(range(progress.next_epoch, config.epochs), desc=f"training {self.split.name}", unit="epoch",
+                   disable=not config.progress or not main, initial=progress.next_epoch, total=config.epochs)
+        for epoch in bar:
+            started = time.perf_counter()
+            row = self.trainer.train_epoch(self.loader, epoch, lambda: _kept_message(folder, progress))
+            if "val" in self.sets:
+                row.update({f"val_{k}": v for k, v in self.trainer.evaluate(self.sets["val"]).items()})
+            row.update(self.trainer.learning_rates(), seconds=time.perf_counter() - started)
+            improved = progress.record(row)
+            if main:
+                val = {k: v for k, v in row.items() if k.startswith("val_")}
+                folder.save_epoch(self.payload(), progress, self.trainer.state_dict(), improved, val)
+            self.accelerator.wait_for_everyone()
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_uar=f"{row.get('val_uar', float('nan')):.3f}",
+                            best=f"{progress.best_uar:.3f}@{progress.best_epoch + 1}")
+            if main:
+                (tqdm.write if config.progress else log.info)(_epoch_line(row, config.epochs))
+            if config.patience and "val" in self.sets and progress.stale >= config.patience:
+                log.info("early stopping: validation UAR has not improved for %d epochs", config.patience)
+                break
+        bar.close()
+
+    def finish(self, folder: RunFolder, progress: Progress, seconds: float) -> dict:
+        """Test the best epoch's model; record the test metrics in ``best_model.pt`` and the manifest."""
+        best = checkpoint.read(folder.best)
+        self.trainer.unwrapped.load_state_dict(best["state_dict"])
+        test = self.trainer.evaluate(self.sets["test"]) if "test" in self.sets else {}
+        result = {"split": self.split.name, "test_actors": list(self.split.test), "best_epoch": progress.best_epoch + 1,
+                  "val_uar": progress.best_uar, **test}
+        if self.accelerator.is_main_process:
+            best["metrics"]["test"] = test
+            checkpoint.save(best, folder.best)
+            folder.write_manifest(self._manifest(result, progress, seconds))
+        return result
+
+    def _manifest(self, result: dict, progress: Progress, seconds: float) -> dict:
+        model = self.trainer.unwrapped
+        return {
+            "status": "finished", "config": self.config.to_dict(),
+            "model": model.config.to_dict() | {"backbone_config": None},
+            "parameters": model.parameter_counts(), "split": self.split.to_dict(), "dataset_root": self.data.root,
+            "clips": {name: int(len(idx)) for name, idx in self.parts.items()}, "labels": self.data.labels,
+            "skipped_files": [{"path": p, "reason": r} for p, r in self.data.failures],
+            "best_epoch": result["best_epoch"], "val_uar": result["val_uar"], "epochs_run": len(progress.history),
+            "test_metrics": {k: v for k, v in result.items() if k not in ("split", "test_actors", "best_epoch",
+                                                                          "val_uar")},
+            "seed": self.config.seed, "device": str(self.accelerator.device),
+            "mixed_precision": self.accelerator.mixed_precision, "processes": self.accelerator.num_processes,
+            "versions": versions(), "git_commit": git_commit(), "wall_seconds": round(seconds, 1),
+        }
+
+
+def _kept_message(folder: RunFolder, progress: Progress) -> str:
+    if not progress.history:
+        return "No checkpoint was written yet."
+    return (f"The last good checkpoints are kept in {folder.path} (last.pt: epoch {progress.next_epoch}, "
+            f"best_model.pt); after changing the options, continue with --resume.")
+
+
+def _epoch_line(row: dict, epochs: int) -> str:
+    text = f"epoch {row['epoch'] + 1:3d}/{epochs}  loss {row['train_loss']:.3f}  train acc {row['train_accuracy']:.3f}"
+    if "val_uar" in row:
+        text += f"  val UAR {row['val_uar']:.3f}  acc {row['val_accuracy']:.3f}  F1 {row['val_macro_f1']:.3f}"
+    return text + f"  ({row['seconds']:.0f} s)"
+
+
+def _prepare_output_dir(path: str) -> Path:
+    out = Path(path).expanduser()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"cannot write to the output folder {out} ({err.strerror}); "
+                          f"choose another with --output_dir") from None
+    return out
