@@ -5,13 +5,15 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
 # the main job: the default model (TrainConfig: the spectrogram model, no download) on the synthetic
-# corpus, 20 epochs instead of the default 50 (about 9 minutes on 2 CPU cores)
+# corpus, 20 epochs instead of the default 50 (about 9 minutes on 2 CPU cores). Run again, it continues
+# an interrupted run (--resume) or reports the finished one, and rewrites its evaluation report.
 RUN_DIR    ?= runs/synthetic
 RUN_EPOCHS ?= 20
 
 # `make train` / `make evaluate`: notebooks 04 and 05 run headlessly by papermill. Options left empty keep
 # TrainConfig's defaults (`python -m ser_lib train -h` lists them): 50 epochs, all 8 emotions, the
 # spectrogram model; e.g. `make train DATASET_ROOT=dataset/RAVDESS FOLDS=5 BACKBONE=facebook/wav2vec2-base`.
+# Run again with the same RUN, it continues an interrupted run or reports the finished one (--resume).
 RUN          ?= runs/train
 DATASET_ROOT ?=
 EPOCHS       ?=
@@ -37,8 +39,8 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(PY) -m ser_lib synth
 	$(PY) -m ser_lib index
-	$(PY) -m ser_lib train --epochs $(RUN_EPOCHS) --output_dir $(RUN_DIR)
-	$(PY) -m ser_lib evaluate --model_path $(RUN_DIR)/best_model.pt
+	$(PY) -m ser_lib train --epochs $(RUN_EPOCHS) --output_dir $(RUN_DIR) --resume
+	$(PY) -m ser_lib evaluate --model_path $(RUN_DIR)/best_model.pt --overwrite
 
 test: install
 	$(PY) -m pytest
@@ -46,7 +48,7 @@ test: install
 train: install
 	mkdir -p $(RUN)
 	$(PAPERMILL) notebooks/04_training.ipynb $(RUN)/04_training.ipynb -p output_dir $(abspath $(RUN)) \
-		-p epochs $(or $(EPOCHS),None) $(if $(SUBSET),-p emotion_subset $(SUBSET)) \
+		-p resume True -p overwrite False -p epochs $(or $(EPOCHS),None) $(if $(SUBSET),-p emotion_subset $(SUBSET)) \
 		$(if $(BACKBONE),-p backbone $(BACKBONE)) $(if $(FREEZE),-p freeze $(FREEZE)) \
 		$(if $(BATCH_SIZE),-p batch_size $(BATCH_SIZE)) $(if $(FOLDS),-p folds $(FOLDS)) \
 		$(if $(DATASET_ROOT),-p dataset_root $(abspath $(DATASET_ROOT)))

@@ -61,7 +61,7 @@ def result_figures(root: Path | None, run_dir: Path, folds: int, epochs: int, ou
     print(f"cross-validated run in {run_dir} ({folds} folds; finished folds are reused)")
     train(TrainConfig(dataset_root=str(root) if root else None, output_dir=str(run_dir), folds=folds, epochs=epochs,
                       resume=True))
-    summary = evaluation.evaluate_folds(run_dir, dataset_root=root)
+    summary = evaluation.evaluate_folds(run_dir, dataset_root=root, overwrite=True)
     pooled = run_dir / "evaluation" / "pooled"
     for name in ("confusion_matrix", "roc", "per_class"):
         show(Path(shutil.copyfile(pooled / f"{name}.png", out / f"cv_{name}.png")))

@@ -40,7 +40,8 @@ def _cmd_download(args: argparse.Namespace) -> int:
     if args.url or args.md5:
         resource = download.Resource(url=args.url or resource.url, filename=resource.filename,
                                      md5=args.md5 or resource.md5, size=None if args.url else resource.size)
-    root = download.download(args.root, resource, retries=args.retries, keep_archive=args.keep_archive)
+    root = download.download(args.root, resource, retries=args.retries, keep_archive=args.keep_archive,
+                             max_bytes=int(args.max_extract_gb * 1e9))
     print(f"RAVDESS speech is in {root} (licence: {download.RAVDESS_SPEECH.licence}).")
     print(f"Next: python -m ser_lib index --dataset_root {root}")
     return 0
@@ -68,8 +69,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     try:
         result = train(config)
     except KeyboardInterrupt:
-        print(f"\ninterrupted: the last finished epoch is saved in {config.output_dir}; "
-              f"continue with the same command plus --resume", file=sys.stderr)
+        out = Path(config.output_dir).expanduser()
+        saved = out.is_dir() and any(out.rglob("last.pt"))
+        print(f"\ninterrupted: the last finished epoch is saved in {out}; continue with the same command plus "
+              f"--resume" if saved else "\ninterrupted before the first epoch finished: nothing was saved",
+              file=sys.stderr)
         return 130
     if config.folds:
         print(f"cross-validation ({config.emotion_subset}), {format_fold_summary(result)}")
@@ -89,6 +93,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     target = Path(args.model_path)
     given = {k: getattr(args, k) for k in ("dataset_root", "output_dir", "batch_size", "device") if hasattr(args, k)}
+    given["overwrite"] = args.overwrite
     if target.is_dir() and evaluation.fold_checkpoints(target):
         if args.actors or args.emotion_subset:
             print("error: --actors and --emotion_subset apply to one checkpoint, not to a K-fold folder",
@@ -159,6 +164,11 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         print(f"listening on {source.device if source.device is not None else 'the default microphone'} at "
               f"{source.sample_rate} Hz; Ctrl-C stops", file=sys.stderr)
     results = run_stream(stream, source, view, max_seconds=args.max_seconds)
+    if args.input and source.wave.size < stream.first_prediction:  # the stream never predicted
+        print(f"{args.input} is shorter than the first window ({stream.first_prediction / stream.sample_rate:g} s): "
+              f"one prediction for the whole clip instead", file=sys.stderr)
+        _print_prediction(args.input, predictor.predict_file(args.input))
+        return 0
     spoken = sorted(r.latency_ms for r in results if r.speech)
     if spoken:
         print(f"{len(results)} hops, {len(spoken)} with speech; latency median {spoken[len(spoken) // 2]:.0f} ms",
@@ -171,6 +181,8 @@ def _default_of(function, name: str):
 
 
 def _add_data_commands(sub) -> None:
+    from .data import download
+
     p = sub.add_parser("synth", help="write the synthetic RAVDESS-layout corpus")
     p.add_argument("--out", help="target folder (default: the cache folder used when no dataset is given)")
     p.add_argument("--actors", type=int, default=24, help="number of actors, odd male / even female (default 24)")
@@ -186,6 +198,8 @@ def _add_data_commands(sub) -> None:
     p.add_argument("--md5", help="expected MD5 of the archive at --url")
     p.add_argument("--retries", type=int, default=5, help="resume attempts after a broken transfer")
     p.add_argument("--keep_archive", action="store_true", help="keep the zip after extraction")
+    p.add_argument("--max_extract_gb", type=float, default=download.MAX_EXTRACT_BYTES / 1e9,
+                   help="refuse an archive that unpacks to more than this (default: %(default).1f GB)")
     p.set_defaults(func=_cmd_download)
 
     p = sub.add_parser("index", help="summarise a dataset folder and report problem files")
@@ -207,11 +221,13 @@ def _add_evaluate_command(sub) -> None:
                    help="default: the dataset the model was trained on")
     p.add_argument("--actors", help="evaluate on these actors (e.g. 21,22) instead of the checkpoint's test actors")
     p.add_argument("--emotion_subset", choices=list(SUBSETS), help="must match the checkpoint's classes (checked)")
-    p.add_argument("--output_dir", default=argparse.SUPPRESS, help="default: an evaluation/ folder beside the checkpoint")
+    p.add_argument("--output_dir", default=argparse.SUPPRESS,
+                   help="default: evaluation/ beside the checkpoint (evaluation-actors-NN-NN/ with --actors)")
     p.add_argument("--batch_size", type=int, default=argparse.SUPPRESS,
                    help=f"clips per batch (default: {_default_of(evaluate_checkpoint, 'batch_size')})")
     p.add_argument("--device", default=argparse.SUPPRESS,
                    help=f"compute device (default: {_default_of(evaluate_checkpoint, 'device')})")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation in the output folder")
     p.add_argument("--no_progress", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=_cmd_evaluate)
 

@@ -15,6 +15,8 @@ import types
 import typing
 from dataclasses import MISSING, fields, is_dataclass, replace
 
+from .errors import SERError
+
 
 def _default(f):
     return f.default_factory() if f.default is MISSING else f.default
@@ -47,8 +49,8 @@ def _parser_for(kind, optional: bool, parse=None):
             return None
         try:
             return convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"cannot read {text!r}") from None
+        except (ValueError, SERError) as err:
+            raise argparse.ArgumentTypeError(str(err) if isinstance(err, SERError) else f"cannot read {text!r}") from None
 
     return parse_value
 

@@ -61,3 +61,5 @@ def test_a_bad_option_value_is_a_usage_error_not_a_traceback():
     assert run.returncode == 2 and "cannot read 'fast'" in run.stderr and "Traceback" not in run.stderr
     run = run_cli("train", "--emotion_subset", "basic5")
     assert run.returncode == 2 and "invalid choice" in run.stderr
+    run = run_cli("train", "--test_actors", "x")
+    assert run.returncode == 2 and "cannot read actor list 'x'" in run.stderr and "Traceback" not in run.stderr

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -92,7 +94,7 @@ def test_download_extract_index_and_idempotence(tmp_path, server):
     download.download(root, server.resource(), progress=False)
     clips = ravdess.index(root, strict=True)
     assert len(clips) == 120 and sorted(clips["actor"].unique()) == [1, 2]
-    assert not (root / ".download").exists() and not (root / ".extracting").exists()
+    assert not (root / ".download").exists() and not list(root.glob(".extracting*"))
     assert server.requests == [None]
     download.download(root, server.resource(), progress=False)  # second run: nothing to do
     assert server.requests == [None]
@@ -120,13 +122,104 @@ def test_partial_file_is_resumed_by_the_next_run(tmp_path, server, payload):
     assert len(ravdess.index(root)) == 120 and not part.exists()
 
 
-def test_checksum_mismatch_leaves_no_data_behind(tmp_path, server):
+def test_checksum_mismatch_extracts_nothing_and_keeps_the_archive_aside(tmp_path, server, payload):
     root = tmp_path / "RAVDESS"
-    with pytest.raises(ChecksumError, match="expected 0{32}"):
+    with pytest.raises(ChecksumError, match="but 0{32} was expected"):
         download.download(root, server.resource(md5="0" * 32), progress=False)
     leftovers = [p for p in root.rglob("*") if p.is_file()]
-    assert leftovers == []
+    found = hashlib.md5(payload).hexdigest()
+    assert leftovers == [root / ".download" / f"Audio_Speech_Actors_01-24.zip.md5-{found}.rejected"]
+    assert leftovers[0].read_bytes() == payload and not list(root.glob("Actor_*"))
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_existing_clips_and_notes_are_kept_byte_for_byte(tmp_path, server, small_corpus):
+    root = tmp_path / "RAVDESS"
+    shutil.copytree(small_corpus / "Actor_01", root / "Actor_01")
+    (root / "Actor_01" / "notes.txt").write_text("my notes")
+    edited = root / "Actor_01" / "03-01-05-02-01-01-01.wav"  # a clip that differs from the archive's
+    edited.write_bytes(edited.read_bytes()[:-100] + bytes(100))
+    before = snapshot(root)
+    download.download(root, server.resource(), progress=False)
+    after = snapshot(root)
+    assert {name: data for name, data in after.items() if name in before} == before  # nothing was touched
+    assert len(list((root / "Actor_02").glob("*.wav"))) == 60  # what was missing was added
+    marker = json.loads((root / download.MARKER).read_text())
+    assert marker["added"] == 60 and marker["already_there"] == 60
+    assert marker["differing"] == ["Actor_01/03-01-05-02-01-01-01.wav"]
+
+
+def test_a_failure_during_extraction_removes_only_what_it_added(tmp_path, server, small_corpus, monkeypatch):
+    root = tmp_path / "RAVDESS"
+    shutil.copytree(small_corpus / "Actor_01", root / "Actor_01")
+    before = snapshot(root)
+    original, calls = download._copy_member, {"n": 0}
+
+    def disk_full_at_the_fifth_new_file(*args):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError(28, "No space left on device")
+        return original(*args)
+
+    monkeypatch.setattr(download, "_copy_member", disk_full_at_the_fifth_new_file)
+    with pytest.raises(OSError, match="No space left"):
+        download.download(root, server.resource(), progress=False)
+    assert {k: v for k, v in snapshot(root).items() if not k.startswith(".download")} == before
+    assert not (root / "Actor_02").exists() and not (root / download.MARKER).exists()
+
+
+def test_a_supplied_archive_with_a_wrong_checksum_is_kept_and_explained(tmp_path, server, payload):
+    root = tmp_path / "RAVDESS"
+    supplied = root / ".download" / "Audio_Speech_Actors_01-24.zip"
+    supplied.parent.mkdir(parents=True)
+    supplied.write_bytes(payload[:-10])  # an incomplete copy
+    with pytest.raises(ChecksumError) as caught:
+        download.download(root, server.resource(), progress=False)
+    message, found = str(caught.value), hashlib.md5(payload[:-10]).hexdigest()
+    assert hashlib.md5(payload).hexdigest() in message and found in message and "copied there by you" in message
+    assert "cannot reach" not in message and server.requests == []  # nothing was downloaded instead
+    kept = root / ".download" / f"Audio_Speech_Actors_01-24.zip.md5-{found}.rejected"
+    assert kept.read_bytes() == payload[:-10]
+    download.download(root, server.resource(), progress=False)  # the next run downloads afresh
+    assert len(ravdess.index(root)) == 120 and kept.exists()
+
+
+def test_an_archive_you_supplied_stays_after_extraction(tmp_path, server, payload):
+    supplied = tmp_path / "RAVDESS" / ".download" / "Audio_Speech_Actors_01-24.zip"
+    supplied.parent.mkdir(parents=True)
+    supplied.write_bytes(payload)
+    download.download(tmp_path / "RAVDESS", server.resource(), progress=False)
+    assert server.requests == [] and supplied.read_bytes() == payload
+    assert len(ravdess.index(tmp_path / "RAVDESS")) == 120
+
+
+def test_a_zip_bomb_is_refused_before_anything_is_written(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("Actor_01/03-01-01-01-01-01-01.wav", bytes(64 * 1024 * 1024))
+    srv = ArchiveServer(buffer.getvalue())  # served with its true MD5, as `--url ... --md5` would give
+    try:
+        root = tmp_path / "RAVDESS"
+        with pytest.raises(UnsafeArchiveError, match="would expand [0-9]+ times"):
+            download.download(root, srv.resource(), progress=False)
+        assert not list(root.glob("Actor_*")) and not (root / download.MARKER).exists()
+        assert not any(p.is_dir() and p.name.startswith(".extracting") for p in root.iterdir())
+    finally:
+        srv.close()
+
+
+def test_an_archive_larger_than_the_limit_is_refused(tmp_path, server, payload):
+    root = tmp_path / "RAVDESS"
+    with pytest.raises(UnsafeArchiveError, match="more than the limit .*--max_extract_gb"):
+        download.download(root, server.resource(), progress=False, max_bytes=len(payload) // 2)
     assert not list(root.glob("Actor_*"))
+    run = subprocess.run([sys.executable, "-m", "ser_lib", "download", "--root", str(tmp_path / "cli"), "--url",
+                          server.url, "--md5", hashlib.md5(payload).hexdigest(), "--max_extract_gb", "0.0001"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "more than the limit" in run.stderr and "Traceback" not in run.stderr
 
 
 @pytest.mark.parametrize("evil", ["../evil.txt", "/tmp/ser-evil-absolute.txt", "Actor_01/../../evil.txt"])
@@ -136,7 +229,7 @@ def test_malicious_entries_are_refused_before_anything_is_written(tmp_path, smal
         root = tmp_path / "deep" / "RAVDESS"
         with pytest.raises(UnsafeArchiveError, match="nothing was extracted"):
             download.download(root, srv.resource(), progress=False)
-        assert not list(root.glob("Actor_*")) and not (root / ".extracting").exists()
+        assert not list(root.glob("Actor_*")) and not list(root.glob(".extracting*"))
         assert not (tmp_path / "deep" / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
         assert not Path("/tmp/ser-evil-absolute.txt").exists()
     finally:

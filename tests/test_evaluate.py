@@ -14,7 +14,7 @@ from ser_lib import training
 from ser_lib.model import checkpoint
 from ser_lib.reports import evaluation, metrics as report_metrics
 from ser_lib.reports.predictions import Predictions
-from ser_lib.errors import CheckpointError, SplitError
+from ser_lib.errors import CheckpointError, ConfigError, SplitError
 from conftest import small_train_config
 
 LABELS = ["neutral", "happy", "sad", "angry", "fearful"]
@@ -169,3 +169,23 @@ def test_unloadable_audio_is_listed_not_dropped_silently(trained_run, corpus8, t
     assert [f["path"] for f in metrics["failed_files"]] == [str(broken.resolve())]
     report = (tmp_path / "eval" / "report.md").read_text()
     assert "Files that could not be loaded" in report and broken.name in report
+
+
+def test_evaluating_training_actors_says_so_and_earlier_evaluations_are_kept(trained_run, tmp_path):
+    model = trained_run / "best_model.pt"
+    result = evaluation.evaluate_checkpoint(model, actors=(7, 8), progress=False)  # actor 7 chose the epoch
+    assert result.folder == trained_run / "evaluation-actors-07-08"  # not the test actors' evaluation/
+    report = (result.folder / "report.md").read_text()
+    assert "not speaker-independent" in report and "Actors 07 were used to train the model" in report
+    assert "Speaker-independent evaluation" not in report and result.metrics["leaked_actors"] == [7]
+    before = {p.name: p.read_bytes() for p in result.folder.iterdir()}
+    with pytest.raises(ConfigError, match="already holds an evaluation; replace it with --overwrite"):
+        evaluation.evaluate_checkpoint(model, actors=(7, 8), progress=False)
+    assert {p.name: p.read_bytes() for p in result.folder.iterdir()} == before
+    cli = [sys.executable, "-m", "ser_lib", "evaluate", "--model_path", str(model), "--actors", "7,8", "--no_progress"]
+    refused = subprocess.run(cli, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "--overwrite" in refused.stderr and "Traceback" not in refused.stderr
+    replaced = subprocess.run(cli + ["--overwrite"], capture_output=True, text=True, timeout=300)
+    assert replaced.returncode == 0, replaced.stderr
+    clean = evaluation.evaluate_checkpoint(model, progress=False, output_dir=tmp_path / "own")  # its test actor
+    assert "Speaker-independent evaluation of" in (clean.folder / "report.md").read_text()

@@ -161,3 +161,19 @@ def test_cli_live_window_draws_frames(trained_run, speech_file, tmp_path):
 def test_cli_usage_errors(trained_run):
     run = _cli("--model_path", str(trained_run / "best_model.pt"))
     assert run.returncode == 2 and "--input FILE or --mic" in run.stderr
+
+
+def test_cli_predicts_a_clip_shorter_than_the_first_window_as_a_whole(trained_run, corpus8, tmp_path):
+    wave = audio.load(corpus8 / "Actor_08" / "03-01-05-02-01-01-08.wav")
+    start = int(np.argmax(np.abs(wave)))
+    short = tmp_path / "short.wav"
+    sf.write(str(short), wave[max(0, start - 4800): start + 4800], 16000)  # 0.6 s of speech
+    run = _cli("--model_path", str(trained_run / "best_model.pt"), "--input", str(short))
+    assert run.returncode == 0, run.stderr
+    assert "shorter than the first window (1 s): one prediction for the whole clip" in run.stderr
+    first = run.stdout.splitlines()[0]
+    assert first.startswith(f"{short}: ") and any(label in first for label in ("neutral", "happy", "sad", "angry"))
+    tiny = tmp_path / "tiny.wav"
+    sf.write(str(tiny), wave[start: start + 160], 16000)  # 10 ms: too short for any prediction
+    run = _cli("--model_path", str(trained_run / "best_model.pt"), "--input", str(tiny))
+    assert run.returncode == 2 and "too short to classify" in run.stderr and "Traceback" not in run.stderr

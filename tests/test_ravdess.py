@@ -166,3 +166,34 @@ def test_actor_list_parsing():
     assert splits.parse_actor_list("19-20,24") == (19, 20, 24)
     with pytest.raises(SplitError, match="cannot read actor list"):
         splits.parse_actor_list("a,b")
+
+
+def test_copies_of_a_recording_count_once_and_are_reported(small_corpus, tmp_path):
+    import soundfile as sf
+
+    from ser_lib.data import audio
+
+    root = tmp_path / "data"
+    shutil.copytree(small_corpus / "Actor_01", root / "Actor_01")
+    clip = root / "Actor_01" / "03-01-05-02-01-01-01.wav"
+    (root / "Actor_01" / "backup").mkdir()
+    shutil.copy(clip, root / "Actor_01" / "backup" / clip.name)  # a copy in a sub-folder
+    other = root / "Actor_01" / "03-01-04-02-01-01-01.wav"
+    sf.write(str(other.with_suffix(".ogg")), audio.load(other), 16000)  # the same clip in a second format
+    result = ravdess.scan(root)
+    assert len(result.clips) == 60  # each recording once
+    copies = sorted(p.path for p in result.problems if p.kind == "duplicate")
+    assert copies == [str(other.with_suffix(".ogg")), str(root / "Actor_01" / "backup" / clip.name)]
+    assert {str(clip.resolve()), str(other.resolve())} <= set(result.clips["path"])  # the originals are used
+
+
+def test_a_truncated_wav_is_reported_not_taken_for_a_shorter_clip(small_corpus, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(small_corpus / "Actor_01", root / "Actor_01")
+    clip = root / "Actor_01" / "03-01-05-02-01-01-01.wav"
+    data = clip.read_bytes()
+    clip.write_bytes(data[: len(data) // 2])  # an interrupted download
+    result = ravdess.scan(root)
+    assert len(result.clips) == 59 and str(clip.resolve()) not in set(result.clips["path"])
+    [problem] = [p for p in result.problems if p.kind == "truncated"]
+    assert problem.path == str(clip) and "header announces" in problem.message and "incomplete download" in problem.message

@@ -102,6 +102,8 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(corpus8, tmp_path):
     assert proc.returncode == -signal.SIGKILL
     rows_at_kill = len(pd.read_csv(history))
     assert rows_at_kill < epochs and (run / "last.pt").exists()
+    killed = json.loads((run / "manifest.json").read_text())
+    assert killed["status"] == "running" and killed["epochs_run"] == rows_at_kill  # as it was when killed
 
     resumed = subprocess.run(_cli_args(corpus8, run, epochs) + ["--resume"], capture_output=True, text=True,
                              timeout=600)
@@ -110,6 +112,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(corpus8, tmp_path):
     assert len(a) == len(b) == epochs
     columns = [c for c in a.columns if c != "seconds"]
     pd.testing.assert_frame_equal(a[columns], b[columns], atol=1e-5, rtol=1e-4)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "finished" and len(manifest["sessions"]) == 2
+    assert manifest["wall_seconds"] >= manifest["sessions"][-1]["seconds"] + killed["wall_seconds"] - 0.2
 
 
 def test_bad_inputs_get_clear_errors(corpus8, tmp_path):

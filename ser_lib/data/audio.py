@@ -5,6 +5,7 @@ count); resampling through ``torchaudio.functional.resample``.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -53,6 +54,19 @@ def load(path: str | Path, sr: int | None = SAMPLE_RATE, *, allow_silent: bool =
 def file_rate(path: str | Path) -> int:
     """The sample rate stored in an audio file's header."""
     return int(sf.info(str(path)).samplerate)
+
+
+def truncated_wav(info) -> tuple[float, float] | None:
+    """``(seconds the header announces, seconds the file holds)`` for a WAV whose data chunk was cut
+    short (an interrupted download or copy), else ``None``; ``info`` is a ``soundfile.info`` result."""
+    match = re.search(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", info.extra_info or "", re.MULTILINE)
+    if not match or not info.frames:
+        return None
+    declared, present = int(match.group(1)), int(match.group(2))
+    if declared <= present:
+        return None
+    seconds = info.frames / info.samplerate
+    return seconds * declared / present, seconds
 
 
 def to_mono(data: np.ndarray) -> np.ndarray:

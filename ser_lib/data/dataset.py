@@ -63,7 +63,7 @@ class ClipDataset(torch.utils.data.Dataset):
 
     ``train=True``: a random crop of at most ``max_seconds`` and waveform augmentation;
     otherwise the centre crop and no augmentation. ``inputs`` holds one row per clip of each extra
-    model input; ``states_cache`` (a :class:`~ser_lib.model.encoder_cache.EncoderStatesCache`)
+    model input; ``states_cache`` (a :class:`~ser_lib.model.backbone.EncoderStatesCache`)
     supplies a frozen encoder's layers instead of running it.
     """
 

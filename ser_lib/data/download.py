@@ -2,15 +2,21 @@
 
 ``python -m ser_lib download --root dataset/RAVDESS`` fetches ``Audio_Speech_Actors_01-24.zip``
 (Zenodo record 1188976, about 208 MB) into ``ROOT/.download/``, resuming a partial file with an
-HTTP range request, checks its MD5, validates every archive entry before writing anything, extracts
-into a staging folder and only then moves the ``Actor_XX`` folders into place. A marker file records
-a finished extraction, so running the command again does nothing.
+HTTP range request, and checks its MD5. Before anything is written, every archive entry is checked:
+no path may leave the target folder, and the declared sizes must fit a limit (a "zip bomb" is
+refused). Extraction never deletes or replaces a file: each clip is written to a staging folder
+inside the target (the same file system) and moved in only where no file of that name exists; files already there are
+compared with the archive's checksum of them and kept as they are. A marker file records a finished
+extraction, so running the command again does nothing. An archive whose checksum is wrong is kept,
+renamed, never deleted; an archive you put into ``ROOT/.download/`` yourself stays there.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import os
+import re
 import shutil
 import socket
 import stat
@@ -19,7 +25,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from http.client import HTTPException
 from pathlib import Path, PurePosixPath
 
@@ -55,8 +62,15 @@ _DOWNLOADS = ".download"
 _CHUNK = 1 << 16
 
 
+#: Largest total size an archive may unpack to by default (RAVDESS speech unpacks to about 0.6 GB).
+MAX_EXTRACT_BYTES = 2_000_000_000
+#: Largest compression ratio of one entry (audio compresses a few times at most; zip bombs 1000x).
+MAX_RATIO = 100
+
+
 def download(root: str | Path, resource: Resource = RAVDESS_SPEECH, *, retries: int = 5,
-             timeout: float = 60.0, keep_archive: bool = False, progress: bool = True) -> Path:
+             timeout: float = 60.0, keep_archive: bool = False, progress: bool = True,
+             max_bytes: int = MAX_EXTRACT_BYTES) -> Path:
     """Fetch, verify and extract ``resource`` into ``root``; return ``root``.
 
     Does nothing when ``root`` already holds a verified extraction of the same archive. A transfer
@@ -67,16 +81,22 @@ def download(root: str | Path, resource: Resource = RAVDESS_SPEECH, *, retries: 
         log.info("%s is already downloaded and extracted in %s", resource.filename, root)
         return root
     root.mkdir(parents=True, exist_ok=True)
+    supplied = (root / _DOWNLOADS / resource.filename).exists()  # copied there by the user: never deleted
     archive = fetch(resource, root / _DOWNLOADS, retries=retries, timeout=timeout, progress=progress)
-    members = extract(archive, root, progress=progress)
+    result = extract(archive, root, progress=progress, max_bytes=max_bytes)
     (root / MARKER).write_text(json.dumps({
-        "archive": resource.filename, "md5": resource.md5, "url": resource.url,
-        "files": len(members), "extracted_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "archive": resource.filename, "md5": resource.md5, "url": resource.url, "files": result.files,
+        "added": len(result.added), "already_there": len(result.verified) + len(result.differing),
+        "differing": result.differing, "extracted_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }, indent=2))
-    if not keep_archive:
+    if not keep_archive and not supplied:
         archive.unlink()
         _remove_if_empty(root / _DOWNLOADS)
-    log.info("extracted %d files into %s", len(members), root)
+    log.info("extracted %d new files into %s (%d were there already)", len(result.added), root,
+             len(result.verified) + len(result.differing))
+    if result.differing:
+        log.warning("%d files in %s differ from the archive and were kept as they are (e.g. %s); delete them "
+                    "and run again to get the originals", len(result.differing), root, result.differing[0])
     return root
 
 
@@ -100,15 +120,14 @@ def fetch(resource: Resource, folder: Path, *, retries: int = 5, timeout: float 
     """Download ``resource`` into ``folder`` with resume and verify its MD5; return the archive path.
 
     The transfer goes to ``NAME.part``; an interruption leaves it there and the next attempt asks
-    the server for the rest (HTTP ``Range``). A finished file whose checksum is wrong is deleted
-    (it cannot be repaired by resuming) and :class:`ChecksumError` is raised.
+    the server for the rest (HTTP ``Range``). An archive whose checksum is wrong (downloaded, or
+    already in ``folder``) is renamed aside, never deleted, and :class:`ChecksumError` says so.
     """
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / resource.filename
     if target.exists():
-        if md5sum(target) == resource.md5:
-            return target
-        target.unlink()
+        _verify(target, resource, supplied=True)
+        return target
     part = folder / (resource.filename + ".part")
     attempt = 0
     while True:
@@ -134,15 +153,26 @@ def fetch(resource: Resource, folder: Path, *, retries: int = 5, timeout: float 
             log.warning("transfer interrupted at %.1f MB (%s); resuming in %.1f s (attempt %d of %d)",
                         have / 1e6, err, wait, attempt, retries)
             time.sleep(wait)
-    actual = md5sum(part)
-    if actual != resource.md5:
-        part.unlink()
-        raise ChecksumError(
-            f"{resource.filename} has MD5 {actual}, expected {resource.md5}: the download is corrupt or "
-            f"the server sent another file. It was deleted; run the command again to download it afresh."
-        )
+    _verify(part, resource, supplied=False)
     part.replace(target)
     return target
+
+
+def _verify(path: Path, resource: Resource, supplied: bool) -> None:
+    """:class:`ChecksumError` for an archive whose MD5 is not the expected one; the file is kept,
+    renamed to ``NAME.md5-FOUND.rejected`` beside it, so nothing is lost and the next run starts afresh."""
+    actual = md5sum(path)
+    if actual == resource.md5:
+        return
+    aside = path.with_name(f"{resource.filename}.md5-{actual}.rejected")
+    path.replace(aside)
+    where = (f"The archive at {path} (copied there by you)" if supplied else
+             f"The downloaded {resource.filename}")
+    raise ChecksumError(
+        f"{where} has MD5 {actual}, but {resource.md5} was expected: it is incomplete, damaged, or another "
+        f"file. It is kept as {aside}. Copy a complete {resource.filename} to {path} and run again, or run "
+        f"again without it to download it afresh; for another archive on purpose, give its checksum with --md5."
+    )
 
 
 def _transfer(resource: Resource, part: Path, *, timeout: float, progress: bool) -> None:
@@ -209,33 +239,103 @@ def check_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     return members
 
 
-def extract(archive_path: Path, root: Path, *, progress: bool = True) -> list[str]:
-    """Extract a RAVDESS zip into ``root`` all-or-nothing; return the extracted file names.
+def check_sizes(members: list[zipfile.ZipInfo], max_bytes: int = MAX_EXTRACT_BYTES) -> None:
+    """:class:`UnsafeArchiveError` when the entries declare more than ``max_bytes`` in all, or one of them
+    expands more than :data:`MAX_RATIO` times (a "zip bomb"), before anything is written."""
+    total = sum(m.file_size for m in members)
+    if total > max_bytes:
+        raise UnsafeArchiveError(
+            f"the archive unpacks to {total / 1e9:.2f} GB, more than the limit of {max_bytes / 1e9:.2f} GB "
+            f"(RAVDESS speech unpacks to about 0.6 GB); nothing was extracted. If you trust this archive, "
+            f"raise the limit with --max_extract_gb")
+    for m in members:
+        if m.file_size and (not m.compress_size or m.file_size / m.compress_size > MAX_RATIO):
+            ratio = m.file_size / max(m.compress_size, 1)
+            raise UnsafeArchiveError(f"archive entry {m.filename!r} would expand {ratio:.0f} times (audio expands "
+                                     f"a few times at most: a zip bomb?); nothing was extracted")
 
-    Entries are checked first (:func:`check_members`), then written into ``root/.extracting`` and
-    the ``Actor_XX`` folders are moved into ``root`` only when every file was written.
+
+@dataclass
+class Extraction:
+    """What :func:`extract` did with each file of the archive's ``Actor_XX`` folders (relative paths)."""
+
+    files: int
+    added: list[str] = field(default_factory=list)
+    verified: list[str] = field(default_factory=list)   # already there, the same bytes as in the archive
+    differing: list[str] = field(default_factory=list)  # already there, other bytes: kept as they are
+
+
+def _actor_path(name: str) -> PurePosixPath | None:
+    """``Actor_XX/...`` of an archive entry in an actor folder (at any depth), else None."""
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    for i, part in enumerate(parts[:-1]):
+        if re.fullmatch(r"Actor_\d{2}", part):
+            return PurePosixPath(*parts[i:])
+    return None
+
+
+def extract(archive_path: Path, root: Path, *, progress: bool = True, max_bytes: int = MAX_EXTRACT_BYTES
+            ) -> Extraction:
+    """Extract the ``Actor_XX`` folders of a RAVDESS zip into ``root``, all or nothing, deleting nothing.
+
+    Entries are checked first (:func:`check_members`, :func:`check_sizes`). Each file is written to a
+    staging folder inside ``root`` and moved in only where no file of that name exists; files that
+    are there already are compared with the archive (CRC-32) and kept. If anything fails, the files
+    this call added are removed again.
     """
-    staging = root / _STAGING
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = root / f"{_STAGING}-{os.getpid()}"
+    added: list[Path] = []
     try:
         with zipfile.ZipFile(archive_path) as archive:
-            members = check_members(archive)
-            staging.mkdir(parents=True)
-            for info in tqdm(members, desc="extracting", unit="file", disable=not progress):
-                archive.extract(info, staging)
-        actor_dirs = sorted(p for p in staging.rglob("Actor_*") if p.is_dir())
-        if not actor_dirs:
-            raise DownloadError(f"{archive_path.name} holds no Actor_XX folders; is it the RAVDESS speech archive?")
-        for folder in actor_dirs:
-            destination = root / folder.name
-            if destination.exists():
-                shutil.rmtree(destination)
-            folder.replace(destination)
-    except zipfile.BadZipFile as err:
-        raise DownloadError(f"{archive_path} is not a valid zip archive ({err}); delete it and download again") from None
+            members = [m for m in check_members(archive) if not m.is_dir()]
+            check_sizes(members, max_bytes)
+            wanted = [(m, rel) for m in members if (rel := _actor_path(m.filename)) is not None]
+            if not wanted:
+                raise DownloadError(f"{archive_path.name} holds no Actor_XX folders; is it the RAVDESS speech archive?")
+            result = Extraction(files=len(wanted))
+            staging.mkdir(parents=True, exist_ok=True)
+            for info, rel in tqdm(wanted, desc="extracting", unit="file", disable=not progress):
+                destination = root / rel
+                if destination.exists():
+                    (result.verified if _crc32(destination) == info.CRC else result.differing).append(str(rel))
+                    continue
+                _copy_member(archive, info, staging / "entry.part")
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                (staging / "entry.part").replace(destination)
+                added.append(destination)
+                result.added.append(str(rel))
+    except BaseException as err:
+        for path in added:
+            path.unlink(missing_ok=True)
+        for folder in sorted({p.parent for p in added}, reverse=True):
+            _remove_if_empty(folder)
+        if isinstance(err, zipfile.BadZipFile):
+            raise DownloadError(f"{archive_path} is not a valid zip archive ({err}); delete it and download "
+                                f"again") from None
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return [m.filename for m in members if not m.is_dir()]
+    return result
+
+
+def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
+    """Stream one entry to ``target``, stopping if it yields more than it declared."""
+    written = 0
+    with archive.open(info) as source, open(target, "wb") as out:
+        while chunk := source.read(_CHUNK):
+            written += len(chunk)
+            if written > info.file_size:
+                raise UnsafeArchiveError(f"archive entry {info.filename!r} holds more than the {info.file_size} "
+                                         f"bytes it declares; nothing was kept")
+            out.write(chunk)
+
+
+def _crc32(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            crc = zlib.crc32(chunk, crc)
+    return crc
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -21,7 +21,7 @@ import pandas as pd
 import soundfile as sf
 
 from ..errors import DatasetError
-from . import labels
+from . import audio, labels
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ STATEMENTS: dict[int, str] = {1: "Kids are talking by the door", 2: "Dogs are si
 MODALITIES: dict[int, str] = {1: "audio-video", 2: "video-only", 3: "audio-only"}
 CHANNELS: dict[int, str] = {1: "speech", 2: "song"}
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+AUDIO_SUFFIXES = audio.SUPPORTED_SUFFIXES
 COLUMNS = [
     "path", "file", "actor", "gender", "emotion", "emotion_code", "intensity", "statement",
     "repetition", "duration", "sample_rate", "channels",
@@ -122,10 +122,39 @@ def scan(root: str | Path, *, speech_only: bool = True, read_headers: bool = Tru
 
     Files that cannot be used are listed as :class:`Problem` entries: malformed names, an actor
     number that disagrees with its folder, song or video files (unless ``speech_only=False``),
-    non-audio files, zero-byte or unreadable audio. ``read_headers`` reads each file's header
-    (duration, sample rate, channels) and is what detects unreadable files.
+    non-audio files, zero-byte, unreadable or truncated audio, and second copies of a recording (a
+    copy in a sub-folder, or the same clip in two formats). ``read_headers`` reads each file's header
+    (duration, sample rate, channels) and is what detects unreadable and truncated files.
     """
     root = Path(root).expanduser()
+    actor_dirs = _actor_folders(root)
+    rows: list[dict] = []
+    problems: list[Problem] = []
+    for stray in sorted(root.iterdir()):
+        if stray.is_file() and stray.suffix.lower() in AUDIO_SUFFIXES:
+            problems.append(Problem(str(stray), "outside_actor_folder",
+                                    "audio file outside any Actor_XX/ folder: move it into its actor's folder"))
+    for actor_dir in actor_dirs:
+        folder_actor = int(_ACTOR_DIR.match(actor_dir.name).group(1))
+        found = []
+        for path in sorted(p for p in actor_dir.rglob("*") if not p.is_dir()):
+            row, problem = _clip_row(path, folder_actor, speech_only, read_headers)
+            problems += [problem] if problem is not None else []
+            found += [(path, row)] if row is not None else []
+        kept, copies = _without_copies(found, actor_dir)
+        rows += kept
+        problems += copies
+    clips = pd.DataFrame(rows, columns=COLUMNS)
+    if clips.empty:
+        detail = f" {len(problems)} files were rejected, e.g. {problems[0]}." if problems else ""
+        raise DatasetError(f"dataset root {root} has Actor_XX/ folders but no usable speech clips.{detail}")
+    clips = clips.sort_values(["actor", "file"], kind="stable").reset_index(drop=True)
+    clips["actor"] = clips["actor"].astype(int)
+    return ScanResult(clips, problems)
+
+
+def _actor_folders(root: Path) -> list[Path]:
+    """The ``Actor_XX`` folders of a dataset root, or :class:`DatasetError` saying what is wrong."""
     if not root.exists():
         raise DatasetError(
             f"dataset root {root} does not exist. Get RAVDESS with "
@@ -143,31 +172,22 @@ def scan(root: str | Path, *, speech_only: bool = True, read_headers: bool = Tru
             f"dataset root {root} holds no Actor_XX/ folders, so there are no RAVDESS clips to "
             f"index.{hint}"
         )
+    return actor_dirs
 
-    rows: list[dict] = []
-    problems: list[Problem] = []
-    for stray in sorted(root.iterdir()):
-        if stray.is_file() and stray.suffix.lower() in AUDIO_SUFFIXES:
-            problems.append(Problem(str(stray), "outside_actor_folder",
-                                    "audio file outside any Actor_XX/ folder: move it into its actor's folder"))
-    for actor_dir in actor_dirs:
-        folder_actor = int(_ACTOR_DIR.match(actor_dir.name).group(1))
-        for path in sorted(actor_dir.rglob("*")):
-            if path.is_dir():
-                continue
-            row, problem = _clip_row(path, folder_actor, speech_only, read_headers)
-            if problem is not None:
-                problems.append(problem)
-            else:
-                rows.append(row)
 
-    clips = pd.DataFrame(rows, columns=COLUMNS)
-    if clips.empty:
-        detail = f" {len(problems)} files were rejected, e.g. {problems[0]}." if problems else ""
-        raise DatasetError(f"dataset root {root} has Actor_XX/ folders but no usable speech clips.{detail}")
-    clips = clips.sort_values(["actor", "file"], kind="stable").reset_index(drop=True)
-    clips["actor"] = clips["actor"].astype(int)
-    return ScanResult(clips, problems)
+def _without_copies(found: list[tuple[Path, dict]], actor_dir: Path) -> tuple[list[dict], list[Problem]]:
+    """One row per recording: of files with the same name stem, the one directly in the actor's folder
+    in the first format of :data:`AUDIO_SUFFIXES` is kept; the others are reported."""
+    by_stem: dict[str, list[tuple[Path, dict]]] = {}
+    for path, row in found:
+        by_stem.setdefault(path.stem, []).append((path, row))
+    rows, problems = [], []
+    for copies in by_stem.values():
+        copies.sort(key=lambda pr: (len(pr[0].relative_to(actor_dir).parts), AUDIO_SUFFIXES.index(pr[0].suffix.lower())))
+        rows.append(copies[0][1])
+        problems += [Problem(str(path), "duplicate", f"another copy of {copies[0][0]} (used instead); one recording "
+                                                     f"counts once") for path, _ in copies[1:]]
+    return rows, problems
 
 
 def _clip_row(path: Path, folder_actor: int, speech_only: bool,
@@ -198,6 +218,10 @@ def _clip_row(path: Path, folder_actor: int, speech_only: bool,
             return None, Problem(str(path), "unreadable", f"cannot read audio header ({err})")
         if info.frames == 0:
             return None, Problem(str(path), "empty", "audio file with no samples")
+        cut = audio.truncated_wav(info)
+        if cut is not None:
+            return None, Problem(str(path), "truncated", f"the header announces {cut[0]:.2f} s but the file holds "
+                                                         f"{cut[1]:.2f} s: an incomplete download or copy (fetch it again)")
         duration, sample_rate, channels = info.frames / info.samplerate, info.samplerate, info.channels
     row = {
         "path": str(path.resolve()),

@@ -10,7 +10,9 @@ accuracy by 10-30 points, so ser_lib only splits by actor (notebook 01 shows why
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import pandas as pd
@@ -133,8 +135,19 @@ def kfold_splits(actors: Iterable[int], k: int | None = None, n_val: int = 2) ->
         # keep at least one training actor when the data are small
         val = _pick_balanced(candidates, max(0, min(n_val, len(available) - len(test) - 1)))
         train = tuple(a for a in available if a not in test and a not in val)
-        splits.append(Split(train=train, val=tuple(sorted(val)), test=tuple(test), name=f"fold{i + 1}"))
+        splits.append(Split(train=train, val=tuple(sorted(val)), test=tuple(test), name=fold_name(i + 1)))
     return splits
+
+
+def fold_name(k: int) -> str:
+    """The name of fold ``k`` (1-based): its folder in a K-fold run folder."""
+    return f"fold{k}"
+
+
+def fold_folders(run_dir: str | Path) -> list[Path]:
+    """The ``fold1/``, ``fold2/``, ... folders of a K-fold run folder, in fold order (nothing else)."""
+    found = [p for p in Path(run_dir).glob("fold*") if p.is_dir() and re.fullmatch(r"fold\d+", p.name)]
+    return sorted(found, key=lambda p: int(p.name[4:]))
 
 
 def _pick_balanced(candidates: Sequence[int], n: int) -> list[int]:
@@ -159,6 +172,8 @@ def parse_actor_list(text: str | Iterable[int] | None) -> tuple[int, ...] | None
         return None
     if not isinstance(text, str):
         return tuple(int(a) for a in text)
+    if text.strip().lower() == "none":
+        return ()
     actors: list[int] = []
     for part in text.replace(" ", "").split(","):
         if not part:

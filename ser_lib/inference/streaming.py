@@ -122,6 +122,11 @@ class StreamingPredictor:
     def labels(self) -> list[str]:
         return self.predictor.labels
 
+    @property
+    def first_prediction(self) -> int:
+        """Samples the stream needs before its first prediction (the first hop at or after ``min_seconds``)."""
+        return -(-self.min_samples // self.hop) * self.hop
+
     def reset(self) -> None:
         self.buffer[:] = 0
         self.received, self.next_hop, self.smoothed = 0, self.hop, None

@@ -149,6 +149,6 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
                               f"({str(err).splitlines()[0]})") from None
     model.to(device).eval()
     return Checkpoint(model=model, labels=list(data["labels"]), audio=audio,
-                      normalizer=InputNormalizer.from_dict(data["normalizer"], config.mel_settings, audio),
+                      normalizer=InputNormalizer.from_dict(data["normalizer"], config.mel, audio),
                       split=data.get("split") or {}, metrics=data.get("metrics") or {},
                       train_config=data.get("train_config") or {}, path=Path(path))

@@ -29,7 +29,7 @@ class SpectrogramBranch(nn.Module):
     def __init__(self, config: "ModelConfig"):
         super().__init__()
         self.config = config
-        self.front_end = LogMel(config.mel_settings)
+        self.front_end = LogMel(config.mel)
         blocks, channels = [], 1
         for out, stride in zip(config.cnn_channels, config.cnn_time_strides):
             blocks.append(nn.ModuleDict({
@@ -39,9 +39,9 @@ class SpectrogramBranch(nn.Module):
             }))
             channels = out
         self.blocks = nn.ModuleList(blocks)
-        bands = config.n_mels // 2 ** len(config.cnn_channels)
+        bands = config.mel.n_mels // 2 ** len(config.cnn_channels)
         if bands < 1:
-            raise ConfigError(f"{len(config.cnn_channels)} CNN blocks halve {config.n_mels} mel bands to nothing")
+            raise ConfigError(f"{len(config.cnn_channels)} CNN blocks halve {config.mel.n_mels} mel bands to nothing")
         self.proj = nn.Linear(channels * bands, config.d_model)
 
     def log_mel(self, wave: torch.Tensor, lengths: torch.Tensor, mel_mean: torch.Tensor | None = None,

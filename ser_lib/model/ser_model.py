@@ -66,18 +66,6 @@ class ModelConfig:
     def has_backbone(self) -> bool:
         return is_backbone_name(self.backbone)
 
-    @property
-    def sample_rate(self) -> int:
-        return self.mel.sample_rate
-
-    @property
-    def n_mels(self) -> int:
-        return self.mel.n_mels
-
-    @property
-    def mel_settings(self) -> MelSettings:
-        return self.mel
-
     def validate(self) -> None:
         if self.freeze not in FREEZE_CHOICES:
             raise ConfigError(f"--freeze must be one of {', '.join(FREEZE_CHOICES)}, got {self.freeze!r}")
@@ -155,7 +143,7 @@ class SERModel(nn.Module):
                 backbone_lengths: torch.Tensor | None = None,
                 mel_mean: torch.Tensor | None = None, mel_std: torch.Tensor | None = None,
                 descriptors: torch.Tensor | None = None) -> SEROutput:
-        """``wave`` (batch, samples) at ``config.sample_rate``; ``lengths`` real samples per clip.
+        """``wave`` (batch, samples) at ``config.mel.sample_rate``; ``lengths`` real samples per clip.
 
         ``backbone_states``/``backbone_lengths`` (from :meth:`Backbone.layers`, e.g. a disk cache)
         replace running a frozen encoder; ``mel_mean``/``mel_std`` ``(batch, n_mels)`` normalise each

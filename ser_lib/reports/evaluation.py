@@ -32,7 +32,7 @@ from ..data import labels as emotion_labels
 from ..data import ravdess, splits, synth
 from ..data.dataset import ClipDataset, load_table
 from ..devices import resolve_device
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..inference.batch import predict_dataset
 from ..model import checkpoint as ckpt_io
 from .figures import write_figures
@@ -91,11 +91,28 @@ def _test_clips(loaded: ckpt_io.Checkpoint, root, actors: tuple[int, ...] | None
     return clips[clips["actor"].isin(wanted)].reset_index(drop=True), sorted(wanted)
 
 
+def default_folder(model_path: str | Path, actors: tuple[int, ...] | None = None) -> Path:
+    """Where an evaluation goes without ``--output_dir``: ``evaluation/`` beside the checkpoint for its
+    own test actors, ``evaluation-actors-19-20/`` for ``--actors 19,20``."""
+    name = "evaluation" if not actors else "evaluation-actors-" + "-".join(f"{a:02d}" for a in actors)
+    return Path(model_path).parent / name
+
+
+def check_free(folder: Path, overwrite: bool) -> None:
+    """Refuse to replace an earlier evaluation unless asked."""
+    if not overwrite and any((folder / name).exists() for name in ("metrics.json", "report.md", "summary.json")):
+        raise ConfigError(f"{folder} already holds an evaluation; replace it with --overwrite, or write this one "
+                          f"elsewhere with --output_dir")
+
+
 def evaluate_checkpoint(model_path: str | Path, dataset_root: str | Path | None = None,
                         actors: tuple[int, ...] | None = None, emotion_subset: str | None = None,
                         output_dir: str | Path | None = None, batch_size: int = BATCH_SIZE, device: str = "auto",
-                        progress: bool = True) -> Evaluation:
-    """Evaluate one checkpoint and write metrics, predictions, figures and report into ``output_dir``."""
+                        progress: bool = True, overwrite: bool = False) -> Evaluation:
+    """Evaluate one checkpoint and write metrics, predictions, figures and report into ``output_dir``
+    (an earlier evaluation there is replaced only with ``overwrite``)."""
+    out = Path(output_dir) if output_dir else default_folder(model_path, actors)
+    check_free(out, overwrite)
     device = resolve_device(device)
     loaded = ckpt_io.load(model_path, device)
     _check_subset(loaded, model_path, emotion_subset)
@@ -106,7 +123,6 @@ def evaluate_checkpoint(model_path: str | Path, dataset_root: str | Path | None 
         log.warning("actors %s were used for training or model selection: their scores are not "
                     "speaker-independent", ", ".join(f"{a:02d}" for a in leaked))
     pred = predict_checkpoint(loaded, clips, batch_size, device, progress)
-    out = Path(output_dir) if output_dir else Path(model_path).parent / "evaluation"
     metrics = write_evaluation(pred, out, model_path=str(model_path), dataset_root=str(root),
                                actors=wanted, leaked_actors=leaked)
     return Evaluation(metrics, pred, out)
@@ -127,26 +143,29 @@ def write_evaluation(pred: Predictions, out: Path, title: str = "Evaluation repo
 
 
 def fold_checkpoints(run_dir: Path) -> list[Path]:
-    """``fold*/best_model.pt`` of a K-fold run folder, in fold order."""
-    return sorted(Path(run_dir).glob("fold*/best_model.pt"), key=lambda p: int(p.parent.name[4:] or 0))
+    """``foldN/best_model.pt`` of a K-fold run folder, in fold order."""
+    return [folder / "best_model.pt" for folder in splits.fold_folders(run_dir) if (folder / "best_model.pt").exists()]
 
 
 def evaluate_folds(run_dir: str | Path, dataset_root: str | Path | None = None, output_dir: str | Path | None = None,
-                   batch_size: int = BATCH_SIZE, device: str = "auto", progress: bool = True) -> dict:
+                   batch_size: int = BATCH_SIZE, device: str = "auto", progress: bool = True,
+                   overwrite: bool = False) -> dict:
     """Evaluate every fold of a K-fold run on its own test actors: a summary table (mean ± std over
     folds) and a full report of the predictions pooled over folds (every actor tested exactly once)."""
     run_dir = Path(run_dir)
     folds = fold_checkpoints(run_dir)
     if not folds:
         raise CheckpointError(f"{run_dir} has no fold*/best_model.pt: is it a `train --folds K` run folder?")
+    out = Path(output_dir) if output_dir else run_dir / "evaluation"
+    for folder in [out, *(default_folder(path) for path in folds)]:
+        check_free(folder, overwrite)  # all of them before any work
     rows, parts = [], []
     for path in folds:
         result = evaluate_checkpoint(path, dataset_root, batch_size=batch_size, device=device, progress=progress,
-                                     output_dir=path.parent / "evaluation")
+                                     overwrite=overwrite)
         rows.append({"split": path.parent.name, "test_actors": result.metrics["actors"],
                      "clips": result.metrics["n_clips"], **{k: result.metrics[k] for k in FOLD_METRICS}})
         parts.append(result.predictions)
-    out = Path(output_dir) if output_dir else run_dir / "evaluation"
     pooled = write_evaluation(pool_predictions(parts), out / "pooled", title=f"Pooled over {len(folds)} folds",
                               model_path=str(run_dir / "fold*" / "best_model.pt"),
                               dataset_root=result.metrics["dataset_root"],

@@ -53,17 +53,24 @@ def _md_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def render_report(metrics: dict, pred: Predictions, title: str) -> str:
-    """The Markdown error-analysis report."""
-    labels = pred.labels
+def _headline(metrics: dict, labels: list[str], title: str) -> list[str]:
+    """The report's title, what was evaluated (and whether it is speaker-independent), the headline table."""
     actors = " ".join(f"{a:02d}" for a in metrics["actors"])
+    leaked = metrics.get("leaked_actors") or []
+    kind = "Speaker-independent evaluation" if not leaked else "Evaluation (**not speaker-independent**)"
     lines = [
         f"# {title}",
         "",
-        f"Speaker-independent evaluation of `{metrics['model_path']}` on actors {actors} "
+        f"{kind} of `{metrics['model_path']}` on actors {actors} "
         f"({metrics['n_clips']} clips, {len(labels)} classes: {', '.join(labels)}), "
         f"dataset `{metrics['dataset_root']}`.",
         "",
+    ]
+    if leaked:
+        lines += [f"> **Warning.** Actors {' '.join(f'{a:02d}' for a in leaked)} were used to train the model or "
+                  f"to choose its epoch: their scores measure how well it knows these voices, not how it does "
+                  f"on a new speaker, and overstate its accuracy.", ""]
+    lines += [
         "## Headline",
         "",
         "| metric | value |",
@@ -76,6 +83,13 @@ def render_report(metrics: dict, pred: Predictions, title: str) -> str:
         f"| clips | {metrics['n_clips']} |",
         "",
     ]
+    return lines
+
+
+def render_report(metrics: dict, pred: Predictions, title: str) -> str:
+    """The Markdown error-analysis report."""
+    labels = pred.labels
+    lines = _headline(metrics, labels, title)
     if metrics["classes_without_test_clips"]:
         lines += [f"No test clips for: {', '.join(metrics['classes_without_test_clips'])} (their recall, F1 "
                   f"and AUC are n/a and they are left out of UAR and macro-F1).", ""]

@@ -23,7 +23,7 @@ def _clip_features(path: str) -> dict[str, float]:
 
 
 def feature_table(clips: pd.DataFrame, cache: bool = True, workers: int | None = None) -> pd.DataFrame:
-    """:func:`~ser_lib.features.clip_statistics` of every clip (rows aligned with ``clips``).
+    """:func:`~ser_lib.data.features.clip_statistics` of every clip (rows aligned with ``clips``).
 
     Results are cached on disk by file content (``FeatureCache``), so a second call is fast.
     """

@@ -1,7 +1,7 @@
 """The run settings: every option of a training run, its default and its help text, in one place.
 
 :class:`TrainConfig` is the single source of truth: ``python -m ser_lib train`` generates its options
-from these fields (``cli.add_config_options``), notebook 04's parameters are a subset of them by
+from these fields (:func:`ser_lib.options.add_options`), notebook 04's parameters are a subset of them by
 name, and the Makefile and README quote them. The default model is the spectrogram model (no
 pretrained encoder), which trains offline on a CPU; ``--backbone facebook/wav2vec2-base`` gives the
 wav2vec 2.0 recipe for a GPU.
@@ -19,6 +19,12 @@ from ..data.splits import DEFAULT_TEST_ACTORS, DEFAULT_VAL_ACTORS, parse_actor_l
 from ..errors import ConfigError
 from ..model.backbone import FREEZE_CHOICES, is_backbone_name
 from ..model.ser_model import ModelConfig
+
+#: Options a resumed run may change: they do not change what the run computes (``--epochs`` extends
+#: an interrupted run; the learning-rate schedule is stretched over the new total).
+RESUMABLE: tuple[str, ...] = ("epochs", "patience", "num_workers", "device", "cache_encoder", "progress")
+#: Options about how a run is started, not what it computes: never compared on ``--resume``.
+START_OPTIONS: tuple[str, ...] = ("resume", "overwrite", "output_dir")
 
 
 def option(default, help: str, **extra):
@@ -79,7 +85,10 @@ class TrainConfig:
                                   choices=("auto", "no", "fp16", "bf16"))
     num_workers: int = option(0, "data-loader worker processes")
     cache_encoder: bool = option(True, "with --freeze backbone: cache the encoder's layers on disk")
-    resume: bool = option(False, "continue an interrupted run from its last.pt")
+    resume: bool = option(False, "continue an interrupted run from its last.pt (the same options; see "
+                                 "RESUMABLE for what may change)")
+    overwrite: bool = option(False, "replace the run an earlier train left in --output_dir (its checkpoints, "
+                                    "history, manifest and summaries; other files are kept)")
     quick: bool = option(False, "smoke run: two batches per epoch, two epochs")
     progress: bool = option(True, "progress bars")
 
@@ -90,6 +99,7 @@ class TrainConfig:
             if choices and getattr(self, f.name) not in choices:
                 raise ConfigError(f"--{f.name} must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}")
         checks = [
+            (not (self.resume and self.overwrite), "--resume continues a run and --overwrite replaces it: give one"),
             (self.batch_size >= 1, "--batch_size must be at least 1"),
             (self.epochs >= 1, "--epochs must be at least 1"),
             (self.learning_rate > 0 and self.head_lr > 0, "learning rates must be positive"),
@@ -130,18 +140,8 @@ class TrainConfig:
         """Plain values (tuples as lists), as stored in checkpoints and manifests."""
         return json.loads(json.dumps(asdict(self)))
 
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        """The config of a ``to_dict`` record (unknown keys from other versions are ignored)."""
-        nested = {"augment_settings": WaveAugment, "spec_augment_settings": SpecAugment}
-        values = {}
-        for f in fields(cls):
-            if f.name not in data:
-                continue
-            value = data[f.name]
-            if f.name in nested and isinstance(value, dict):
-                value = nested[f.name](**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
-            elif isinstance(value, list):
-                value = tuple(value)
-            values[f.name] = value
-        return cls(**values)
+    def changes_from(self, saved: dict) -> dict[str, tuple]:
+        """``{option: (saved value, this value)}`` for each option that differs from a saved ``to_dict``
+        (options the saved run did not know, and :data:`START_OPTIONS`, are left out)."""
+        return {name: (saved[name], value) for name, value in self.to_dict().items()
+                if name in saved and name not in START_OPTIONS and saved[name] != value}

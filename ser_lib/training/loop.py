@@ -95,9 +95,9 @@ class Trainer:
             try:
                 losses, logits = self.step(batch, generator)
             except FloatingPointError as err:
-                raise TrainingError(f"{err} at epoch {epoch + 1}, step {step + 1}. {stop_message()} Check the "
-                                    f"inputs for NaN, lower --learning_rate / --head_lr, or use "
-                                    f"--mixed_precision no.") from None
+                raise TrainingError(f"{err} at epoch {epoch + 1}, step {step + 1}. Check the inputs for NaN, "
+                                    f"lower --learning_rate / --head_lr, or use --mixed_precision no. "
+                                    f"{stop_message()}") from None
             n = len(batch["emotion"])
             for key, value in losses.items():
                 sums[key] += value * n

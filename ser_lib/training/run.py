@@ -12,9 +12,10 @@ processes, devices, mixed precision and gradient synchronisation).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
-import os
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -25,8 +26,9 @@ from tqdm import tqdm
 from .. import paths
 from ..data import ravdess
 from ..data.dataset import ClipDataset, EpochSampler, collate
+from ..data.labels import subset_labels
 from ..data.splits import Split
-from ..errors import ConfigError, TrainingError
+from ..errors import CheckpointError, TrainingError
 from ..model import checkpoint
 from ..model.backbone import EncoderStatesCache, load_backbone
 from ..model.normalizer import InputNormalizer
@@ -35,7 +37,16 @@ from ..reports.summary import fold_summary, write_fold_summary
 from ..seeding import seed_everything
 from .config import TrainConfig
 from .loop import Trainer
-from .run_folder import Progress, RunFolder, git_commit, versions
+from .run_folder import (
+    Progress,
+    RunFolder,
+    RunLock,
+    check_output_dir,
+    clear_run,
+    git_commit,
+    resolved,
+    versions,
+)
 from .setup import (
     RunData,
     check_split,
@@ -52,23 +63,53 @@ log = logging.getLogger(__name__)
 def train(config: TrainConfig) -> dict:
     """Train one split (or ``config.folds`` folds) and return the test metrics (a summary for folds).
 
-    The data are checked first, then the encoder is loaded (a model that cannot be fetched stops the
-    run before any slow work), then the audio is decoded once for all folds.
+    Everything that can be checked is checked before anything is written: the options, the device,
+    the data, the splits, the output folder (never replaced without ``--overwrite``; ``--resume``
+    with the same options), and the encoder (a model that cannot be fetched stops the run before any
+    slow work). Then the folder is created and locked, and the audio is decoded once for all folds.
+    A run that fails before its first epoch removes the folder it created.
     """
     config.validate()
-    if config.quick:
-        config = replace(config, epochs=min(config.epochs, 2))
+    config = resolved(replace(config, epochs=min(config.epochs, 2)) if config.quick else config)
     accelerator = make_accelerator(config)
     root, clips = scan_dataset(config)
     split_list = run_splits(config, ravdess.actors_of(clips))
+    for split in split_list:
+        check_split(config, clips, subset_labels(config.emotion_subset), split)
+    changes = check_output_dir(config)
     encoder = load_backbone(config.backbone) if config.has_backbone else None
-    out = _prepare_output_dir(config.output_dir)
-    data = load_run_data(config, root, clips)
+    out = Path(config.output_dir).expanduser()
+    main = accelerator.is_main_process  # with `accelerate launch`, one process owns the folder
+    created = main and _make_folder(out)
+    with RunLock(out) if main else contextlib.nullcontext():
+        try:
+            if main and not config.resume and (removed := clear_run(out)):  # --overwrite, or an untrained run
+                log.info("replaced the earlier run in %s (%s)", out, ", ".join(removed))
+            accelerator.wait_for_everyone()
+            data = load_run_data(config, root, clips)
+            return _train_splits(config, data, split_list, out, accelerator, encoder, changes)
+        except BaseException:
+            if created and not any(out.rglob("last.pt")):  # nothing to resume: leave no empty run behind
+                shutil.rmtree(out, ignore_errors=True)
+            raise
+
+
+def _make_folder(out: Path) -> bool:
+    """Create the run folder; whether this call created it (so a failed start may remove it)."""
+    try:
+        out.mkdir(parents=True)
+        return True
+    except FileExistsError:
+        return False
+
+
+def _train_splits(config: TrainConfig, data: RunData, split_list: list[Split], out: Path, accelerator, encoder,
+                  changes: dict) -> dict:
     results = []
     for split in split_list:
         run_dir = out / split.name if config.folds else out
         try:
-            results.append(train_split(config, data, split, run_dir, accelerator, encoder))
+            results.append(train_split(config, data, split, run_dir, accelerator, encoder, changes))
         except torch.OutOfMemoryError as err:
             raise TrainingError(out_of_memory_help(config, run_dir, accelerator.device)) from err
     if not config.folds:
@@ -79,20 +120,45 @@ def train(config: TrainConfig) -> dict:
 
 
 def train_split(config: TrainConfig, data: RunData, split: Split, run_dir: Path, accelerator,
-                encoder=None) -> dict:
-    """Train on ``split.train``, select on ``split.val``, test on ``split.test``; write the run folder."""
+                encoder=None, changes: dict | None = None) -> dict:
+    """Train on ``split.train``, select on ``split.val``, test on ``split.test``; write the run folder.
+
+    With ``--resume`` a finished run is reported as it finished, an interrupted one continues from
+    its ``last.pt``; ``changes`` (options a resume changed) are recorded in the manifest.
+    """
     folder = RunFolder(run_dir)
     if config.resume:
         done = folder.finished_result()
         if done is not None:
-            log.info("%s already finished; skipping (delete it to train again)", run_dir)
+            more = " (--epochs does not reopen a finished run)" if changes and "epochs" in changes else ""
+            log.info("%s already finished; skipping%s: train it again with --overwrite", run_dir, more)
             return done
-    started = time.time()
     folder.path.mkdir(parents=True, exist_ok=True)
-    run = SplitRun(config, data, split, accelerator, encoder)
-    progress = run.resume(folder) if config.resume else Progress()
-    run.fit(folder, progress)
-    return run.finish(folder, progress, time.time() - started)
+    main = accelerator.is_main_process
+    if main:
+        folder.begin(_run_record(config, data, split, accelerator), changes)
+    try:
+        run = SplitRun(config, data, split, accelerator, encoder)
+        if main:
+            folder.update(**run.model_record())
+        progress = run.resume(folder) if config.resume else Progress()
+        run.fit(folder, progress)
+        return run.finish(folder, progress)
+    except BaseException as err:
+        if main:
+            folder.stop(err)
+        raise
+
+
+def _run_record(config: TrainConfig, data: RunData, split: Split, accelerator) -> dict:
+    """What the manifest says about a run from its start: options, data, split, where and with what."""
+    return {
+        "config": config.to_dict(), "split": split.to_dict(), "dataset_root": data.root,
+        "clips": {name: int(len(idx)) for name, idx in data.parts(split).items()}, "labels": data.labels,
+        "skipped_files": [{"path": p, "reason": r} for p, r in data.failures], "seed": config.seed,
+        "device": str(accelerator.device), "mixed_precision": accelerator.mixed_precision,
+        "processes": accelerator.num_processes, "versions": versions(), "git_commit": git_commit(),
+    }
 
 
 class SplitRun:
@@ -101,7 +167,7 @@ class SplitRun:
     def __init__(self, config: TrainConfig, data: RunData, split: Split, accelerator, encoder=None):
         self.config, self.data, self.split, self.accelerator = config, data, split, accelerator
         self.parts = data.parts(split)
-        check_split(config, data, split, self.parts)
+        check_split(config, data.clips, data.labels, split)  # again: some clips may not have decoded
         seed_everything(config.seed)
         self.model = SERModel(config.model_config(len(data.labels)),
                               encoder=copy.deepcopy(encoder) if encoder is not None else None)
@@ -151,7 +217,11 @@ class SplitRun:
         if not folder.last.exists():
             log.info("no last.pt in %s: starting from scratch", folder.path)
             return Progress()
-        state = torch.load(folder.last, map_location="cpu", weights_only=True)
+        state = checkpoint.read(folder.last)  # validated; a checkpoint of the previous format is upgraded
+        missing = [key for key in ("optimizer", "scheduler", "history", "best") if key not in state]
+        if missing:
+            raise CheckpointError(f"{folder.last} holds no {', '.join(missing)}: it cannot continue a run. Start "
+                                  f"again with --overwrite (or another --output_dir).")
         self.trainer.load_state_dict(state)
         progress = Progress.from_dict(state)
         log.info("resuming %s at epoch %d of %d", folder.path, progress.next_epoch + 1, self.config.epochs)
@@ -174,7 +244,7 @@ class SplitRun:
                 folder.save_epoch(self.payload(), progress, self.trainer.state_dict(), improved, val)
             self.accelerator.wait_for_everyone()
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_uar=f"{row.get('val_uar', float('nan')):.3f}",
-                            best=f"{progress.best_uar:.3f}@{progress.best_epoch + 1}")
+                            best=f"{_or_nan(progress.best_uar):.3f}@{progress.best_epoch + 1}")
             if main:
                 (tqdm.write if config.progress else log.info)(_epoch_line(row, config.epochs))
             if config.patience and "val" in self.sets and progress.stale >= config.patience:
@@ -182,7 +252,7 @@ class SplitRun:
                 break
         bar.close()
 
-    def finish(self, folder: RunFolder, progress: Progress, seconds: float) -> dict:
+    def finish(self, folder: RunFolder, progress: Progress) -> dict:
         """Test the best epoch's model; record the test metrics in ``best_model.pt`` and the manifest."""
         best = checkpoint.read(folder.best)
         self.trainer.unwrapped.load_state_dict(best["state_dict"])
@@ -192,31 +262,25 @@ class SplitRun:
         if self.accelerator.is_main_process:
             best["metrics"]["test"] = test
             checkpoint.save(best, folder.best)
-            folder.write_manifest(self._manifest(result, progress, seconds))
+            folder.update(status="finished", best_epoch=result["best_epoch"], val_uar=result["val_uar"],
+                          epochs_run=len(progress.history), test_metrics=test)
         return result
 
-    def _manifest(self, result: dict, progress: Progress, seconds: float) -> dict:
+    def model_record(self) -> dict:
+        """The manifest's account of the model: its architecture and parameter counts."""
         model = self.trainer.unwrapped
-        return {
-            "status": "finished", "config": self.config.to_dict(),
-            "model": model.config.to_dict() | {"backbone_config": None},
-            "parameters": model.parameter_counts(), "split": self.split.to_dict(), "dataset_root": self.data.root,
-            "clips": {name: int(len(idx)) for name, idx in self.parts.items()}, "labels": self.data.labels,
-            "skipped_files": [{"path": p, "reason": r} for p, r in self.data.failures],
-            "best_epoch": result["best_epoch"], "val_uar": result["val_uar"], "epochs_run": len(progress.history),
-            "test_metrics": {k: v for k, v in result.items() if k not in ("split", "test_actors", "best_epoch",
-                                                                          "val_uar")},
-            "seed": self.config.seed, "device": str(self.accelerator.device),
-            "mixed_precision": self.accelerator.mixed_precision, "processes": self.accelerator.num_processes,
-            "versions": versions(), "git_commit": git_commit(), "wall_seconds": round(seconds, 1),
-        }
+        return {"model": model.config.to_dict() | {"backbone_config": None}, "parameters": model.parameter_counts()}
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
 
 
 def _kept_message(folder: RunFolder, progress: Progress) -> str:
     if not progress.history:
         return "No checkpoint was written yet."
     return (f"The last good checkpoints are kept in {folder.path} (last.pt: epoch {progress.next_epoch}, "
-            f"best_model.pt); after changing the options, continue with --resume.")
+            f"best_model.pt). To train with other options, start again with --overwrite or another --output_dir.")
 
 
 def _epoch_line(row: dict, epochs: int) -> str:
@@ -224,16 +288,3 @@ def _epoch_line(row: dict, epochs: int) -> str:
     if "val_uar" in row:
         text += f"  val UAR {row['val_uar']:.3f}  acc {row['val_accuracy']:.3f}  F1 {row['val_macro_f1']:.3f}"
     return text + f"  ({row['seconds']:.0f} s)"
-
-
-def _prepare_output_dir(path: str) -> Path:
-    out = Path(path).expanduser()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as err:
-        raise ConfigError(f"cannot write to the output folder {out} ({err.strerror}); "
-                          f"choose another with --output_dir") from None
-    return out

@@ -1,10 +1,17 @@
-"""The run folder: checkpoints, history, manifest, and what ``--resume`` reads back.
+"""The run folder: checkpoints, history, manifest, what ``--resume`` reads back, and its safety.
 
 A run folder holds ``best_model.pt`` (the epoch with the best validation UAR; weights, config,
 labels, split, normaliser and metrics), ``last.pt`` (everything needed to resume: optimiser,
 schedule, scaler, epoch, history), ``history.csv`` (one row per epoch) and ``manifest.json``
-(config, split, data, versions, git commit, seed, metrics, wall time). Every file is written
-atomically (a temporary file renamed into place), so an interruption never leaves half a file.
+(status, config, split, data, versions, git commit, seed, metrics, wall time over all sessions).
+Every file is written atomically (a temporary file renamed into place), so an interruption never
+leaves half a file. The manifest is written when a run starts (``status: running``) and after every
+epoch, and says ``finished``, ``failed`` or ``interrupted`` at the end.
+
+Nothing is replaced by accident: a folder that already holds a run is refused unless ``--resume``
+(which must use the same options, but for :data:`~ser_lib.training.config.RESUMABLE` ones) or
+``--overwrite`` (which deletes only the files a run writes); a lock keeps two processes out of one
+folder.
 """
 from __future__ import annotations
 
@@ -12,22 +19,33 @@ import csv
 import json
 import os
 import platform
+import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from .. import paths
+from ..data.splits import fold_folders
+from ..errors import ConfigError, TrainingError
 from ..model import checkpoint
+from .config import RESUMABLE, TrainConfig
+
+#: The files a training run writes (in the run folder, and in each fold*/ folder of a K-fold run).
+RUN_FILES = ("best_model.pt", "last.pt", "history.csv", "manifest.json", "summary.json", "summary.csv")
+LOCK_FILE = ".lock"
 
 
 @dataclass
 class Progress:
-    """The epochs so far: the history rows, the best validation UAR and its epoch."""
+    """The epochs so far: the history rows, the best validation UAR and its epoch (without validation
+    actors there is no UAR to choose by: the last epoch is kept and ``best_uar`` stays None)."""
 
     history: list[dict] = field(default_factory=list)
-    best_uar: float = -1.0
+    best_uar: float | None = None
     best_epoch: int = -1
 
     @property
@@ -42,9 +60,9 @@ class Progress:
     def record(self, row: dict) -> bool:
         """Add an epoch's row; whether it is the best so far (without validation actors: the last)."""
         self.history.append(row)
-        score = row.get("val_uar", float(row["epoch"]))
-        if score > self.best_uar:
-            self.best_uar, self.best_epoch = float(score), int(row["epoch"])
+        score = row.get("val_uar")
+        if score is None or self.best_uar is None or score > self.best_uar:
+            self.best_uar, self.best_epoch = (None if score is None else float(score)), int(row["epoch"])
             return True
         return False
 
@@ -54,11 +72,14 @@ class Progress:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Progress":
-        return cls(list(data["history"]), float(data["best"]["uar"]), int(data["best"]["epoch"]))
+        uar = data["best"]["uar"]
+        validated = any("val_uar" in row for row in data["history"])
+        return cls(list(data["history"]), float(uar) if validated and uar is not None else None,
+                   int(data["best"]["epoch"]))
 
 
 class RunFolder:
-    """The files of one run (one split or one fold)."""
+    """The files of one run (one split or one fold), and its manifest over all sessions."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -66,12 +87,21 @@ class RunFolder:
         self.last = self.path / "last.pt"
         self.history = self.path / "history.csv"
         self.manifest = self.path / "manifest.json"
+        self._record: dict = {}
+        self._sessions: list[dict] = []
+        self._started = time.time()
 
     def read_manifest(self) -> dict | None:
         return json.loads(self.manifest.read_text()) if self.manifest.exists() else None
 
-    def write_manifest(self, manifest: dict) -> None:
-        _write_atomically(self.manifest, json.dumps(manifest, indent=2, default=str))
+    def saved_config(self) -> dict | None:
+        """The options the run in this folder was started with (manifest, else ``last.pt``)."""
+        manifest = self.read_manifest()
+        if manifest and "config" in manifest:
+            return manifest["config"]
+        if self.last.exists():
+            return checkpoint.read(self.last).get("train_config")
+        return None
 
     def finished_result(self) -> dict | None:
         """The result of a finished run, as training returned it (for ``--resume``); None otherwise."""
@@ -87,15 +117,46 @@ class RunFolder:
         return {"split": manifest["split"]["name"], "test_actors": manifest["split"]["test"],
                 "best_epoch": manifest["best_epoch"], "val_uar": val_uar, **manifest["test_metrics"]}
 
+    # -- the manifest over sessions ----------------------------------------------------------------
+    def begin(self, record: dict, changes: dict | None = None) -> None:
+        """Write ``status: running`` with ``record``; a resumed run keeps its earlier sessions' time."""
+        earlier = self.read_manifest() or {}
+        self._sessions = list(earlier.get("sessions") or ([{"seconds": earlier["wall_seconds"]}]
+                                                          if earlier.get("wall_seconds") else []))
+        record = {**{k: earlier[k] for k in ("epochs_run", "best_epoch", "val_uar") if k in earlier}, **record}
+        session = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": 0.0, "pid": os.getpid()}
+        if changes:
+            session["changed"] = {name: {"was": old, "now": new} for name, (old, new) in changes.items()}
+        self._sessions.append(session)
+        self._record, self._started = {**record, "status": "running"}, time.time()
+        self.update()
+
+    def update(self, **fields) -> None:
+        """Rewrite the manifest (atomically) with ``fields`` added and this session's time so far."""
+        self._record.update(fields)
+        self._sessions[-1]["seconds"] = round(time.time() - self._started, 1)
+        wall = round(sum(s["seconds"] for s in self._sessions), 1)
+        _write_atomically(self.manifest, json.dumps({**self._record, "wall_seconds": wall,
+                                                     "sessions": self._sessions}, indent=2, default=str))
+
+    def stop(self, error: BaseException) -> None:
+        """Record why the run stopped (its checkpoints stay for ``--resume``)."""
+        if self._record:
+            interrupted = isinstance(error, KeyboardInterrupt)
+            self.update(status="interrupted" if interrupted else "failed",
+                        error=None if interrupted else f"{type(error).__name__}: {error}")
+
+    # -- checkpoints and history -------------------------------------------------------------------
     def save_epoch(self, model_payload: dict, progress: Progress, trainer_state: dict, improved: bool,
                    val_metrics: dict) -> None:
-        """After an epoch: ``best_model.pt`` when it improved, ``history.csv`` and ``last.pt``."""
+        """After an epoch: ``best_model.pt`` when it improved, ``history.csv``, ``last.pt``, the manifest."""
         epoch = progress.history[-1]["epoch"]
         if improved:
             checkpoint.save({**model_payload, "metrics": {"epoch": epoch, **val_metrics}}, self.best)
         self.write_history(progress.history)
         checkpoint.save({**model_payload, "metrics": {"epoch": epoch}, **trainer_state, **progress.to_dict()},
                         self.last)
+        self.update(epochs_run=len(progress.history), best_epoch=progress.best_epoch + 1, val_uar=progress.best_uar)
 
     def write_history(self, history: list[dict]) -> None:
         keys = list(dict.fromkeys(k for row in history for k in row))
@@ -107,6 +168,131 @@ class RunFolder:
         tmp.replace(self.history)
 
 
+# ----------------------------------------------------------------------------------------------
+# The output folder as a whole: refuse, resume or replace; one process at a time
+# ----------------------------------------------------------------------------------------------
+def run_folders(out: Path) -> list[RunFolder]:
+    """The run folder itself and, for a K-fold run, its fold folders."""
+    return [RunFolder(out)] + [RunFolder(p) for p in fold_folders(out)]
+
+
+def run_files(out: Path) -> list[str]:
+    """The files an earlier run left in ``out`` (relative names)."""
+    return [str(p.relative_to(out)) for folder in run_folders(out) for name in RUN_FILES
+            if (p := folder.path / name).exists()]
+
+
+def check_output_dir(config: TrainConfig) -> dict:
+    """Refuse an output folder that would lose or mix runs; for ``--resume``, the option changes allowed.
+
+    Nothing is written here. A folder with files of an earlier run needs ``--resume`` (same options
+    but for :data:`RESUMABLE` ones) or ``--overwrite``; other files in it are never touched.
+    """
+    out = Path(config.output_dir).expanduser()
+    _check_writable(out)
+    found = run_files(out) if out.is_dir() else []
+    trained = [name for name in found if Path(name).name in ("last.pt", "best_model.pt")]
+    if not trained or config.overwrite:  # a run that never finished an epoch holds nothing to lose
+        return {}
+    if not config.resume:
+        raise ConfigError(f"{out} already holds a run ({', '.join(found[:4])}{', ...' if len(found) > 4 else ''}). "
+                          f"Continue it with --resume, replace it with --overwrite, or choose another --output_dir.")
+    allowed: dict = {}
+    for folder in run_folders(out):
+        saved = folder.saved_config()
+        if saved is None:
+            continue
+        changes = config.changes_from(_comparable(saved))
+        refused = {k: v for k, v in changes.items() if k not in RESUMABLE}
+        if refused:
+            listing = "; ".join(f"--{k}: was {old!r}, now {new!r}" for k, (old, new) in refused.items())
+            raise ConfigError(f"--resume with other options than the run in {folder.path} was started with "
+                              f"({listing}). Resume with its options, or start a new run with --overwrite or "
+                              f"another --output_dir. Options a resume may change: {', '.join('--' + name for name in RESUMABLE)}.")
+        allowed.update(changes)
+    return allowed
+
+
+def _comparable(saved: dict) -> dict:
+    """A saved config with its dataset root resolved, as :func:`resolved` resolves a new one."""
+    root = saved.get("dataset_root")
+    return {**saved, "dataset_root": str(Path(root).expanduser().resolve()) if root else root}
+
+
+def resolved(config: TrainConfig) -> TrainConfig:
+    """The config with its dataset root as an absolute path (so a resume from elsewhere compares equal)."""
+    from dataclasses import replace
+
+    root = config.dataset_root
+    return replace(config, dataset_root=str(Path(root).expanduser().resolve())) if root else config
+
+
+def _check_writable(out: Path) -> None:
+    existing = next(p for p in [out, *out.parents] if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        reason = "it is a file" if not existing.is_dir() else "permission denied"
+        raise ConfigError(f"cannot write to the output folder {out} ({existing}: {reason}); "
+                          f"choose another with --output_dir")
+
+
+def clear_run(out: Path) -> list[str]:
+    """Delete the files an earlier run wrote (``--overwrite``) and its evaluations; keep anything else."""
+    removed = run_files(out)
+    for folder in run_folders(out):
+        for name in RUN_FILES:
+            (folder.path / name).unlink(missing_ok=True)
+        for evaluation in folder.path.glob("evaluation*"):  # reports about the replaced models
+            if evaluation.is_dir():
+                shutil.rmtree(evaluation, ignore_errors=True)
+        if folder.path != out and not any(folder.path.iterdir()):
+            folder.path.rmdir()
+    return removed
+
+
+class RunLock:
+    """An exclusive lock on a run folder, so two processes never train into the same files.
+
+    A lock on ``.lock`` (``flock``; ``msvcrt.locking`` on Windows): the operating system releases it when
+    the process ends, however it ends (``kill -9`` included), so a stale lock never blocks a ``--resume``.
+    """
+
+    def __init__(self, folder: Path):
+        self.path = folder / LOCK_FILE
+        self._file = None
+
+    def __enter__(self) -> "RunLock":
+        self._file = open(self.path, "a+")
+        try:
+            _lock_exclusively(self._file)
+        except OSError:
+            self._file.seek(0)
+            owner = self._file.read().strip() or "another process"
+            self._file.close()
+            raise TrainingError(f"{self.path.parent} is in use: training process {owner} is writing to it. "
+                                f"Wait for it to finish (or stop it), or choose another --output_dir.") from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(f"pid {os.getpid()} on {platform.node()}")
+        self._file.flush()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._file.close()  # the file stays: deleting it could let two processes lock two different files
+
+
+def _lock_exclusively(file) -> None:
+    """An exclusive, non-blocking lock on an open file (``OSError`` when another process holds it)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        file.seek(0)
+        msvcrt.locking(file.fileno(), msvcrt.LK_NBLCK, 1)
+        return
+    fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 def _write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
     tmp.write_text(text)
@@ -116,7 +302,6 @@ def _write_atomically(path: Path, text: str) -> None:
 def versions() -> dict:
     """Versions of Python and the libraries that decide a run's numbers."""
     import numpy as np
-    import torch
     import torchaudio
     import transformers
 

@@ -69,10 +69,10 @@ def run_splits(config: TrainConfig, actors: list[int]) -> list[splits.Split]:
     return [splits.fixed_split(actors, config.test_actors, config.val_actors)]
 
 
-def check_split(config: TrainConfig, data: RunData, split: splits.Split, parts: dict) -> None:
+def check_split(config: TrainConfig, clips: pd.DataFrame, labels: list[str], split: splits.Split) -> None:
     """Refuse a split that cannot train: a class without training clips, no test clips, a batch too large."""
-    train_targets = data.targets()[parts["train"]]
-    missing = [data.labels[k] for k in range(len(data.labels)) if not np.any(train_targets == k)]
+    parts = {name: clips[clips["actor"].isin(getattr(split, name))] for name in ("train", "test")}
+    missing = [label for label in labels if label not in set(parts["train"]["emotion"])]
     if missing:
         raise SplitError(
             f"{split.name}: no training clips for {', '.join(missing)} among actors "
@@ -145,6 +145,6 @@ def out_of_memory_help(config: TrainConfig, run_dir: Path, device) -> str:
         fixes.append("--freeze backbone (no encoder gradients; its outputs are cached after the first pass)")
     if config.mixed_precision == "no":
         fixes.append("--mixed_precision auto (bf16/fp16 halves activation memory)")
-    return (f"out of memory on {device}. Finished epochs, if any, are kept in {run_dir} (last.pt). "
-            f"Train again with one of: " + "; ".join(fixes) + ". Close other programs using the GPU "
-            "(nvidia-smi lists them).")
+    return (f"out of memory on {device}. Finished epochs, if any, are kept in {run_dir} (last.pt). Start again "
+            f"(with --overwrite, or another --output_dir) with one of: " + "; ".join(fixes) + ". Close other "
+            "programs using the GPU (nvidia-smi lists them).")

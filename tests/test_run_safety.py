@@ -1,0 +1,136 @@
+"""Run folders under mistakes and interruptions: nothing replaced, mixed or lost by accident."""
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ser_lib import training
+from ser_lib.errors import ConfigError, DatasetError, TrainingError
+from ser_lib.training.loop import Trainer
+from ser_lib.training.run_folder import RunLock
+from conftest import small_train_config
+
+
+def snapshot(folder):
+    """Every file below ``folder`` with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def interrupt_at(monkeypatch):
+    """Make training raise KeyboardInterrupt (Ctrl-C) when it starts the given epoch (0-based)."""
+    original = Trainer.train_epoch
+
+    def arm(epoch_to_stop: int):
+        def train_epoch(self, loader, epoch, stop_message):
+            if epoch == epoch_to_stop:
+                raise KeyboardInterrupt
+            return original(self, loader, epoch, stop_message)
+
+        monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
+        return lambda: monkeypatch.setattr(Trainer, "train_epoch", original)
+
+    return arm
+
+
+def test_a_second_run_into_a_used_folder_is_refused_and_changes_nothing(corpus8, tmp_path):
+    out = tmp_path / "run"
+    training.train(small_train_config(corpus8, out, quick=True))
+    (out / "notes.txt").write_text("my notes")
+    (out / "fold1_backup").mkdir()  # a folder of the user's that only looks like a fold
+    (out / "fold1_backup" / "last.pt").write_bytes(b"a copy kept by hand")
+    before = snapshot(out)
+    with pytest.raises(ConfigError, match="already holds a run .*--resume.*--overwrite"):
+        training.train(small_train_config(corpus8, out, quick=True, seed=1))
+    assert snapshot(out) == before
+    # --overwrite replaces the run's files, and only those
+    training.train(small_train_config(corpus8, out, quick=True, seed=1, overwrite=True))
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 1
+    assert (out / "notes.txt").read_text() == "my notes"
+    assert (out / "fold1_backup" / "last.pt").read_bytes() == b"a copy kept by hand"
+
+
+def test_the_manifest_says_running_then_interrupted_and_resume_adds_up_the_time(corpus8, tmp_path, interrupt_at):
+    out = tmp_path / "run"
+    config = small_train_config(corpus8, out, epochs=3)
+    disarm = interrupt_at(1)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config)
+    stopped = json.loads((out / "manifest.json").read_text())
+    assert stopped["status"] == "interrupted" and stopped["epochs_run"] == 1
+    assert stopped["config"]["seed"] == 0 and stopped["split"]["test"] == [8]
+    assert (out / "last.pt").exists()  # the finished epoch is kept for --resume
+    disarm()
+    training.train(dataclasses.replace(config, resume=True))
+    done = json.loads((out / "manifest.json").read_text())
+    assert done["status"] == "finished" and done["epochs_run"] == 3 and len(done["sessions"]) == 2
+    assert done["wall_seconds"] == pytest.approx(sum(s["seconds"] for s in done["sessions"]), abs=0.2)
+    assert done["sessions"][0]["seconds"] == pytest.approx(stopped["wall_seconds"], abs=0.2)
+
+
+def test_resume_refuses_options_that_change_the_run_and_records_harmless_ones(corpus8, tmp_path, interrupt_at):
+    out = tmp_path / "run"
+    config = small_train_config(corpus8, out, epochs=2)
+    disarm = interrupt_at(1)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config)
+    disarm()
+    before = snapshot(out)
+    changed = dataclasses.replace(config, resume=True, test_actors=(7,), val_actors=(6,), head_lr=1e-2)
+    with pytest.raises(ConfigError) as caught:
+        training.train(changed)
+    message = str(caught.value)
+    assert "--test_actors: was [8], now [7]" in message and "--val_actors: was [7], now [6]" in message
+    assert "--head_lr" in message and "--epochs" in message  # what may change is listed too
+    assert snapshot(out) == before
+    # more epochs and another worker count are allowed: the run is extended, and the change recorded
+    result = training.train(dataclasses.replace(config, resume=True, epochs=3, num_workers=1,
+                                                output_dir=str(out) + "/"))  # the same folder, spelt otherwise
+    done = json.loads((out / "manifest.json").read_text())
+    assert done["epochs_run"] == 3 and result["best_epoch"] <= 3
+    assert done["sessions"][-1]["changed"] == {"epochs": {"was": 2, "now": 3}, "num_workers": {"was": 0, "now": 1}}
+
+
+def test_a_finished_run_resumed_reports_its_own_result(corpus8, tmp_path):
+    out = tmp_path / "run"
+    config = small_train_config(corpus8, out, quick=True)
+    first = training.train(config)
+    before = snapshot(out)
+    assert training.train(dataclasses.replace(config, resume=True)) == first
+    assert snapshot(out) == before
+
+
+def test_without_validation_actors_the_last_epoch_is_kept_and_no_uar_is_invented(corpus8, tmp_path):
+    result = training.train(small_train_config(corpus8, tmp_path / "run", epochs=2, val_actors=()))
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert result["val_uar"] is None and manifest["val_uar"] is None
+    assert result["best_epoch"] == manifest["best_epoch"] == manifest["epochs_run"] == 2
+
+
+def test_a_locked_folder_is_refused(corpus8, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    with RunLock(out):  # as another training process holds it
+        with pytest.raises(TrainingError, match="is in use: training process pid"):
+            training.train(small_train_config(corpus8, out, quick=True))
+    assert not (out / "manifest.json").exists()
+
+
+def test_a_failed_start_leaves_no_folder_behind(corpus8, tmp_path):
+    with pytest.raises(ConfigError, match="larger than the 168 training clips"):
+        training.train(small_train_config(corpus8, tmp_path / "run", batch_size=500))
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_missing_dataset_is_reported_before_an_unfetchable_encoder(tmp_path):
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    run = subprocess.run([sys.executable, "-m", "ser_lib", "train", "--dataset_root", str(tmp_path / "nowhere"),
+                          "--output_dir", str(tmp_path / "run"), "--backbone", "facebook/wav2vec2-base"],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 2 and "dataset root" in run.stderr and "does not exist" in run.stderr
+    assert "pretrained encoder" not in run.stderr and not (tmp_path / "run").exists()
+    with pytest.raises(DatasetError):
+        training.train(small_train_config(tmp_path / "nowhere", tmp_path / "run2"))
