@@ -32,7 +32,8 @@ def test_environment_yml_lists_the_same_python_requirements_as_pyproject():
 
 def test_torch_is_pinned_to_the_gpu_image_release():
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert "torch==2.11.*" in deps and "torchaudio==2.11.*" in deps
+    # exactly the GPU image's pair: torchaudio 2.11.1 (on PyPI since) does not load beside torch 2.11.0
+    assert "torch==2.11.0" in deps and "torchaudio==2.11.0" in deps
 
 
 def test_console_script_points_at_the_cli():
