@@ -20,20 +20,22 @@ def snapshot(folder):
 
 
 @pytest.fixture
-def interrupt_at(monkeypatch):
-    """Make training raise KeyboardInterrupt (Ctrl-C) when it starts the given epoch (0-based)."""
+def interrupted(monkeypatch):
+    """``interrupted(config, epoch)``: train until Ctrl-C (KeyboardInterrupt) as ``epoch`` (0-based) starts."""
     original = Trainer.train_epoch
 
-    def arm(epoch_to_stop: int):
+    def run(config, epoch_to_stop: int) -> None:
         def train_epoch(self, loader, epoch, stop_message):
             if epoch == epoch_to_stop:
                 raise KeyboardInterrupt
             return original(self, loader, epoch, stop_message)
 
         monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
-        return lambda: monkeypatch.setattr(Trainer, "train_epoch", original)
+        with pytest.raises(KeyboardInterrupt):
+            training.train(config)
+        monkeypatch.setattr(Trainer, "train_epoch", original)
 
-    return arm
+    return run
 
 
 def test_a_second_run_into_a_used_folder_is_refused_and_changes_nothing(corpus8, tmp_path):
@@ -53,17 +55,14 @@ def test_a_second_run_into_a_used_folder_is_refused_and_changes_nothing(corpus8,
     assert (out / "fold1_backup" / "last.pt").read_bytes() == b"a copy kept by hand"
 
 
-def test_the_manifest_says_running_then_interrupted_and_resume_adds_up_the_time(corpus8, tmp_path, interrupt_at):
+def test_the_manifest_says_running_then_interrupted_and_resume_adds_up_the_time(corpus8, tmp_path, interrupted):
     out = tmp_path / "run"
     config = small_train_config(corpus8, out, epochs=3)
-    disarm = interrupt_at(1)
-    with pytest.raises(KeyboardInterrupt):
-        training.train(config)
+    interrupted(config, 1)
     stopped = json.loads((out / "manifest.json").read_text())
     assert stopped["status"] == "interrupted" and stopped["epochs_run"] == 1
     assert stopped["config"]["seed"] == 0 and stopped["split"]["test"] == [8]
     assert (out / "last.pt").exists()  # the finished epoch is kept for --resume
-    disarm()
     training.train(dataclasses.replace(config, resume=True))
     done = json.loads((out / "manifest.json").read_text())
     assert done["status"] == "finished" and done["epochs_run"] == 3 and len(done["sessions"]) == 2
@@ -71,13 +70,10 @@ def test_the_manifest_says_running_then_interrupted_and_resume_adds_up_the_time(
     assert done["sessions"][0]["seconds"] == pytest.approx(stopped["wall_seconds"], abs=0.2)
 
 
-def test_resume_refuses_options_that_change_the_run_and_records_harmless_ones(corpus8, tmp_path, interrupt_at):
+def test_resume_refuses_options_that_change_the_run_and_records_harmless_ones(corpus8, tmp_path, interrupted):
     out = tmp_path / "run"
     config = small_train_config(corpus8, out, epochs=2)
-    disarm = interrupt_at(1)
-    with pytest.raises(KeyboardInterrupt):
-        training.train(config)
-    disarm()
+    interrupted(config, 1)
     before = snapshot(out)
     changed = dataclasses.replace(config, resume=True, test_actors=(7,), val_actors=(6,), head_lr=1e-2)
     with pytest.raises(ConfigError) as caught:
