@@ -84,3 +84,17 @@ def test_pad_crop_trim_and_normalise():
 
     assert np.isclose(np.abs(audio.peak_normalize(speech, 0.9)).max(), 0.9)
     assert abs(audio.rms_db(audio.loudness_normalize(speech, -30.0)) + 30.0) < 0.01
+
+
+@pytest.mark.parametrize("rate", [24414, 44100, 96000])
+def test_resampling_any_rate_is_fast_and_keeps_the_tone(rate):
+    """A regression guard with a generous bound: a sinc kernel rebuilt per call took 4 s at 24,414 Hz."""
+    import time
+
+    t = np.arange(2 * rate) / rate
+    wave = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    start = time.perf_counter()
+    out = audio.resample(wave, rate, 16000)
+    assert time.perf_counter() - start < 0.5
+    assert out.dtype == np.float32 and abs(len(out) - 32000) <= 1
+    assert abs(dominant_frequency(out, 16000) - 440) < 5

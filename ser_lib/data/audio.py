@@ -1,13 +1,12 @@
 """Reading and shaping audio: mono float32 at one sample rate, whatever the file holds.
 
 Reading goes through ``soundfile`` (libsndfile: wav, flac, ogg, aiff at any rate and channel
-count); resampling through ``torchaudio.functional.resample``.
+count); resampling through ``soxr``.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -78,23 +77,15 @@ def to_mono(data: np.ndarray) -> np.ndarray:
 
 
 def resample(wave: np.ndarray, orig_sr: int, sr: int) -> np.ndarray:
-    """Band-limited resampling (``torchaudio.functional.resample``) of a mono float32 array."""
+    """Band-limited resampling of a mono float32 array (soxr, "high quality": milliseconds per clip from
+    any rate, 24,414 Hz TESS and 44.1 kHz microphones included)."""
     if orig_sr == sr:
         return np.asarray(wave, dtype=np.float32)
     if orig_sr <= 0 or sr <= 0:
         raise AudioError(f"sample rates must be positive, got {orig_sr} -> {sr}")
-    import torch
+    import soxr
 
-    resample_fn = _torchaudio_resample()
-    out = resample_fn(torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)), int(orig_sr), int(sr))
-    return out.numpy().astype(np.float32, copy=False)
-
-
-@lru_cache(maxsize=1)
-def _torchaudio_resample():
-    import torchaudio.functional as F
-
-    return F.resample
+    return soxr.resample(np.ascontiguousarray(wave, dtype=np.float32), int(orig_sr), int(sr), quality="HQ")
 
 
 def pad_or_crop(wave: np.ndarray, length: int, *, mode: str = "center",
