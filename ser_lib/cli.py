@@ -20,7 +20,7 @@ log = logging.getLogger("ser_lib")
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from .data import ravdess, synth
+    from .data import corpora, synth
 
     if args.examples:
         written = synth.write_examples(args.examples, actor=args.example_actor, seed=args.seed)
@@ -28,8 +28,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         return 0
     out = Path(args.out) if args.out else synth.corpus_dir(args.actors, args.seed)
     synth.generate(out, actors=args.actors, seed=args.seed, workers=args.workers)
-    clips = ravdess.index(out)
-    print(f"synthetic corpus: {len(clips)} clips of {clips['actor'].nunique()} actors in {out}")
+    clips = corpora.index(out, "synthetic")
+    print(f"synthetic corpus: {len(clips)} clips of {clips['speaker'].nunique()} actors in {out}")
     return 0
 
 
@@ -48,11 +48,12 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    from .data import ravdess, synth
+    from .data import corpora
 
-    root = args.dataset_root or synth.default_corpus()
-    result = ravdess.scan(root, speech_only=not args.all_modalities)
-    print(ravdess.format_summary(result, root))
+    datasets = corpora.datasets_of(args.dataset, args.dataset_root) or [corpora.Dataset("synthetic")]
+    adapters = {"ravdess": corpora.RAVDESS(speech_only=False)} if args.all_modalities else None
+    result = corpora.scan(datasets, adapters=adapters)
+    print(corpora.format_summary(result, ", ".join(map(str, datasets))))
     if args.csv:
         Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         result.clips.to_csv(args.csv, index=False)
@@ -87,16 +88,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .data.splits import parse_actor_list
+    from .data.corpora import datasets_of
+    from .data.splits import parse_speakers
     from .reports import evaluation
     from .reports.summary import format_fold_summary
 
     target = Path(args.model_path)
-    given = {k: getattr(args, k) for k in ("dataset_root", "output_dir", "batch_size", "device") if hasattr(args, k)}
-    given["overwrite"] = args.overwrite
+    given = {k: getattr(args, k) for k in ("output_dir", "batch_size", "device") if hasattr(args, k)}
+    given.update(overwrite=args.overwrite, adapt=args.adapt, datasets=datasets_of(args.dataset, args.dataset_root))
     if target.is_dir() and evaluation.fold_checkpoints(target):
-        if args.actors or args.emotion_subset:
-            print("error: --actors and --emotion_subset apply to one checkpoint, not to a K-fold folder",
+        if args.speakers or args.emotion_subset:
+            print("error: --speakers and --emotion_subset apply to one checkpoint, not to a K-fold folder",
                   file=sys.stderr)
             return 2
         summary = evaluation.evaluate_folds(target, progress=args.progress, **given)
@@ -105,13 +107,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     if target.is_dir():
         target = target / "best_model.pt"
-    result = evaluation.evaluate_checkpoint(target, actors=parse_actor_list(args.actors),
+    result = evaluation.evaluate_checkpoint(target, speakers=parse_speakers(args.speakers),
                                             emotion_subset=args.emotion_subset, progress=args.progress, **given)
     metrics = result.metrics
-    actors = " ".join(f"{a:02d}" for a in metrics["actors"])
-    print(f"actors {actors}, {metrics['n_clips']} clips: UAR {metrics['uar']:.3f}, accuracy {metrics['accuracy']:.3f}, "
-          f"macro-F1 {metrics['macro_f1']:.3f}, ROC AUC {metrics['roc_auc_macro'] or float('nan'):.3f}, "
-          f"ECE {metrics['ece']:.3f}")
+    print(f"{len(metrics['speakers'])} speakers, {metrics['n_clips']} clips, {len(metrics['labels'])} classes: "
+          f"UAR {metrics['uar']:.3f}, accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}, "
+          f"ROC AUC {metrics['roc_auc_macro'] or float('nan'):.3f}, ECE {metrics['ece']:.3f}")
+    for protocol, scores in (metrics.get("protocols") or {}).items():
+        print(f"  {protocol.replace('_', ' ')}: UAR {scores['uar']:.3f}, accuracy {scores['accuracy']:.3f}")
     print(f"report: {result.folder / 'report.md'}")
     return 0
 
@@ -180,6 +183,14 @@ def _default_of(function, name: str):
     return inspect.signature(function).parameters[name].default
 
 
+def _add_dataset_options(p: argparse.ArgumentParser, default: str) -> None:
+    from .data.corpora import CORPORA
+
+    p.add_argument("--dataset", action="append", metavar="NAME=PATH",
+                   help=f"a dataset ({', '.join(CORPORA)}), repeatable; {default}")
+    p.add_argument("--dataset_root", help="a RAVDESS folder: the same as --dataset ravdess=PATH")
+
+
 def _add_data_commands(sub) -> None:
     from .data import download
 
@@ -203,8 +214,8 @@ def _add_data_commands(sub) -> None:
     p.set_defaults(func=_cmd_download)
 
     p = sub.add_parser("index", help="summarise a dataset folder and report problem files")
-    p.add_argument("--dataset_root", help="folder with Actor_XX/ sub-folders (default: the synthetic corpus)")
-    p.add_argument("--all_modalities", action="store_true", help="keep song and video files too")
+    _add_dataset_options(p, "default: the built-in synthetic corpus")
+    p.add_argument("--all_modalities", action="store_true", help="RAVDESS: keep song and video files too")
     p.add_argument("--strict", action="store_true", help="exit with status 1 when any file has a problem")
     p.add_argument("--csv", help="also write the clip table to this CSV file")
     p.set_defaults(func=_cmd_index)
@@ -212,17 +223,22 @@ def _add_data_commands(sub) -> None:
 
 def _add_evaluate_command(sub) -> None:
     from .data.labels import SUBSETS
-    from .reports.evaluation import evaluate_checkpoint
+    from .reports.evaluation import ADAPT, evaluate_checkpoint
 
     p = sub.add_parser("evaluate", help="metrics, figures and an error-analysis report for a checkpoint")
     p.add_argument("--model_path", required=True,
                    help="a best_model.pt, a run folder, or a K-fold run folder (fold*/best_model.pt)")
-    p.add_argument("--dataset_root", default=argparse.SUPPRESS,
-                   help="default: the dataset the model was trained on")
-    p.add_argument("--actors", help="evaluate on these actors (e.g. 21,22) instead of the checkpoint's test actors")
+    _add_dataset_options(p, "default: the data the model was trained on; another corpus is scored over "
+                            "the classes both share")
+    p.add_argument("--speakers", help="evaluate on these speakers (e.g. 21,22 or cremad:1001-1010) instead of "
+                                      "the checkpoint's test speakers (another corpus: all its speakers)")
+    p.add_argument("--adapt", default="all", choices=list(ADAPT),
+                   help="speaker statistics of the headline: all (each speaker's own, from all their clips) or "
+                        "none (cold start); a speaker-normalised model's report gives both (default: all)")
     p.add_argument("--emotion_subset", choices=list(SUBSETS), help="must match the checkpoint's classes (checked)")
     p.add_argument("--output_dir", default=argparse.SUPPRESS,
-                   help="default: evaluation/ beside the checkpoint (evaluation-actors-NN-NN/ with --actors)")
+                   help="default: evaluation/ beside the checkpoint (evaluation-CORPUS/ on another corpus, "
+                        "evaluation-speakers-.../ with --speakers)")
     p.add_argument("--batch_size", type=int, default=argparse.SUPPRESS,
                    help=f"clips per batch (default: {_default_of(evaluate_checkpoint, 'batch_size')})")
     p.add_argument("--device", default=argparse.SUPPRESS,

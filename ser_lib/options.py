@@ -3,8 +3,8 @@
 Each field of a settings dataclass (:class:`~ser_lib.training.config.TrainConfig`,
 :class:`~ser_lib.inference.streaming.StreamSettings`) becomes ``--name``, typed from its annotation,
 with the field's ``help`` and ``choices`` metadata and its default shown. Booleans get
-``--name/--no-name`` (``--no_name`` works too); tuples take comma-separated values; a field typed
-``X | None`` takes ``none``. Nested settings (such as the augmentation strengths) become options named
+``--name/--no-name`` (``--no_name`` works too); tuples take comma-separated values (or, with
+``append`` metadata, a repeated option); a field typed ``X | None`` takes ``none``. Nested settings (such as the augmentation strengths) become options named
 with the field's ``prefix``. Options the user does not give are left out, so :func:`from_args`
 builds the dataclass with its own defaults.
 """
@@ -74,6 +74,10 @@ def add_options(parser: argparse.ArgumentParser, cls, prefix: str = "", dest_pre
             parser.add_argument(f"--no_{name}", dest=dest, action="store_false", default=argparse.SUPPRESS,
                                 help=argparse.SUPPRESS)
             continue
+        if f.metadata.get("append"):  # repeatable: --dataset A --dataset B
+            parser.add_argument(f"--{name}", dest=dest, action="append", default=argparse.SUPPRESS, help=text,
+                                metavar=f.metadata.get("metavar", name.upper()))
+            continue
         choices = f.metadata.get("choices")
         parser.add_argument(f"--{name}", dest=dest, type=_parser_for(kind, optional, f.metadata.get("parse")),
                             default=argparse.SUPPRESS, help=text, choices=choices,
@@ -86,7 +90,7 @@ def from_args(cls, args: argparse.Namespace):
     values, nested = {}, {}
     for f in fields(cls):
         if f.name in given:
-            values[f.name] = given[f.name]
+            values[f.name] = tuple(given[f.name]) if isinstance(given[f.name], list) else given[f.name]
         subvalues = {key.split(".", 1)[1]: value for key, value in given.items() if key.startswith(f.name + ".")}
         if subvalues:
             nested[f.name] = replace(_default(f), **subvalues)

@@ -10,6 +10,7 @@ import soundfile as sf
 from ser_lib.data import synth
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ravdess16k"
+SHARED_CREMAD = Path(__file__).resolve().parents[2] / "shared" / "data" / "cremad16k"
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +27,14 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "Actor_01").is_dir():
         pytest.skip(f"real RAVDESS recordings not found at {SHARED_DATA} (only present on development machines)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def shared_cremad() -> Path:
+    """The development copy of CREMA-D (30 speakers); skips when this checkout has none beside it."""
+    if not (SHARED_CREMAD / "AudioWAV").is_dir():
+        pytest.skip(f"real CREMA-D recordings not found at {SHARED_CREMAD} (only present on development machines)")
+    return SHARED_CREMAD
 
 
 def write_tone(path: Path, sr: int = 16000, seconds: float = 0.5, channels: int = 1,
@@ -81,7 +90,7 @@ def small_train_config(root: Path, out: Path, **changes):
 
     values = dict(dataset_root=str(root), output_dir=str(out), backbone="none", emotion_subset="basic4",
                   epochs=6, batch_size=16, d_model=64, cnn_channels=(8, 16, 32), context_layers=1,
-                  test_actors=(8,), val_actors=(7,), head_lr=3e-3, max_seconds=2.5, progress=False, seed=0)
+                  test_speakers=("8",), val_speakers=("7",), head_lr=3e-3, max_seconds=2.5, progress=False, seed=0)
     values.update(changes)
     return TrainConfig(**values)
 

@@ -12,14 +12,15 @@ def _table(actors: int = 6, per_class: int = 6):
             for _ in range(per_class):
                 shift = 3.0 if emotion == "angry" else 0.0
                 rows.append({"f0": shift + rng.normal(), "rms": shift + rng.normal()})
-                clips.append({"actor": actor, "emotion": emotion})
+                clips.append({"speaker": f"ravdess:{actor:02d}", "emotion": emotion})
     return pd.DataFrame(rows), pd.DataFrame(clips)
 
 
-def test_actor_cross_validation_reports_each_folds_test_actors():
+def test_speaker_cross_validation_reports_each_folds_test_speakers():
     table, clips = _table()
-    result = baseline.cross_validate(table, clips, split="actor", folds=3)
-    assert result["test_actors"] == [[1, 2], [3, 4], [5, 6]]
+    result = baseline.cross_validate(table, clips, split="speaker", folds=3)
+    assert result["test_speakers"] == [["ravdess:01", "ravdess:02"], ["ravdess:03", "ravdess:04"],
+                                       ["ravdess:05", "ravdess:06"]]
     assert len(result["per_fold_uar"]) == 3 and result["uar"] > 0.9  # the classes are well apart
     assert result["confusion"].sum() == len(clips)
-    assert baseline.cross_validate(table, clips, split="random", folds=3)["test_actors"] is None
+    assert baseline.cross_validate(table, clips, split="random", folds=3)["test_speakers"] is None

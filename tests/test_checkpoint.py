@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ser_lib.data import synth
-from ser_lib.data.ravdess import ClipName
+from ser_lib.data.corpora.ravdess import ClipName
 from ser_lib.errors import CheckpointError
 from ser_lib.inference import Predictor
 from ser_lib.model import checkpoint

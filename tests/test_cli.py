@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from ser_lib.data import ravdess
+from ser_lib.data import corpora
 
 
 def run_cli(*args, env=None):
@@ -14,7 +14,7 @@ def test_synth_cli_writes_a_corpus(tmp_path):
     run = run_cli("synth", "--out", str(out), "--actors", "2", "--seed", "5")
     assert run.returncode == 0, run.stderr
     assert f"120 clips of 2 actors in {out}" in run.stdout
-    assert len(ravdess.index(out)) == 120
+    assert len(corpora.index(out, "synthetic")) == 120
 
 
 def test_synth_examples_cli(tmp_path):
@@ -39,8 +39,10 @@ def test_train_options_are_generated_from_train_config():
 
     parser = cli.build_parser()
     args = parser.parse_args(["train", "--epochs", "3", "--no-speaker_norm", "--augment_snr_db", "5,20",
-                              "--test_actors", "1-3", "--trim_db", "none", "--spec_time_masks", "4", "--no_progress"])
-    expected = replace(TrainConfig(), epochs=3, speaker_norm=False, test_actors=(1, 2, 3), trim_db=None, progress=False,
+                              "--test_speakers", "1-3", "--trim_db", "none", "--spec_time_masks", "4", "--no_progress",
+                              "--dataset", "cremad=/data/c", "--dataset", "tess=/data/t"])
+    expected = replace(TrainConfig(), epochs=3, speaker_norm=False, test_speakers=("1", "2", "3"), trim_db=None,
+                       progress=False, dataset=("cremad=/data/c", "tess=/data/t"),
                        augment_settings=replace(WaveAugment(), snr_db=(5.0, 20.0)),
                        spec_augment_settings=replace(SpecAugment(), time_masks=4))
     assert options.from_args(TrainConfig, args) == expected
@@ -61,5 +63,5 @@ def test_a_bad_option_value_is_a_usage_error_not_a_traceback():
     assert run.returncode == 2 and "cannot read 'fast'" in run.stderr and "Traceback" not in run.stderr
     run = run_cli("train", "--emotion_subset", "basic5")
     assert run.returncode == 2 and "invalid choice" in run.stderr
-    run = run_cli("train", "--test_actors", "x")
-    assert run.returncode == 2 and "cannot read actor list 'x'" in run.stderr and "Traceback" not in run.stderr
+    run = run_cli("train", "--test_speakers", "x")
+    assert run.returncode == 2 and "cannot read speaker list 'x'" in run.stderr and "Traceback" not in run.stderr

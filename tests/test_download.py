@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ser_lib.data import download, ravdess
+from ser_lib.data import corpora, download
 from ser_lib.errors import ChecksumError, DownloadError, UnsafeArchiveError
 
 
@@ -92,7 +92,7 @@ def server(payload):
 def test_download_extract_index_and_idempotence(tmp_path, server):
     root = tmp_path / "RAVDESS"
     download.download(root, server.resource(), progress=False)
-    clips = ravdess.index(root, strict=True)
+    clips = corpora.index(root, strict=True)
     assert len(clips) == 120 and sorted(clips["actor"].unique()) == [1, 2]
     assert not (root / ".download").exists() and not list(root.glob(".extracting*"))
     assert server.requests == [None]
@@ -106,7 +106,7 @@ def test_interrupted_transfer_resumes_with_a_range_request(tmp_path, server, pay
     root = tmp_path / "RAVDESS"
     download.download(root, server.resource(), progress=False, retries=2)
     assert server.requests == [None, f"bytes={half}-"]
-    assert len(ravdess.index(root)) == 120
+    assert len(corpora.index(root)) == 120
 
 
 def test_partial_file_is_resumed_by_the_next_run(tmp_path, server, payload):
@@ -119,7 +119,7 @@ def test_partial_file_is_resumed_by_the_next_run(tmp_path, server, payload):
     assert not list(root.glob("Actor_*"))
     download.download(root, server.resource(), progress=False, retries=0)
     assert server.requests[-1] == "bytes=3000-"
-    assert len(ravdess.index(root)) == 120 and not part.exists()
+    assert len(corpora.index(root)) == 120 and not part.exists()
 
 
 def test_checksum_mismatch_extracts_nothing_and_keeps_the_archive_aside(tmp_path, server, payload):
@@ -184,7 +184,7 @@ def test_a_supplied_archive_with_a_wrong_checksum_is_kept_and_explained(tmp_path
     kept = root / ".download" / f"Audio_Speech_Actors_01-24.zip.md5-{found}.rejected"
     assert kept.read_bytes() == payload[:-10]
     download.download(root, server.resource(), progress=False)  # the next run downloads afresh
-    assert len(ravdess.index(root)) == 120 and kept.exists()
+    assert len(corpora.index(root)) == 120 and kept.exists()
 
 
 def test_an_archive_you_supplied_stays_after_extraction(tmp_path, server, payload):
@@ -193,7 +193,7 @@ def test_an_archive_you_supplied_stays_after_extraction(tmp_path, server, payloa
     supplied.write_bytes(payload)
     download.download(tmp_path / "RAVDESS", server.resource(), progress=False)
     assert server.requests == [] and supplied.read_bytes() == payload
-    assert len(ravdess.index(tmp_path / "RAVDESS")) == 120
+    assert len(corpora.index(tmp_path / "RAVDESS")) == 120
 
 
 def test_a_zip_bomb_is_refused_before_anything_is_written(tmp_path):

@@ -64,11 +64,13 @@ def test_expected_calibration_error_by_hand():
 
 def test_report_says_n_a_for_the_absent_class(tmp_path):
     y_true, probs = fixed_predictions()
-    clips = pd.DataFrame({"file": [f"f{i}.wav" for i in range(len(y_true))], "path": "x", "actor": 21,
+    clips = pd.DataFrame({"file": [f"f{i}.wav" for i in range(len(y_true))], "path": "x", "corpus": "ravdess",
+                          "speaker": "ravdess:21",
                           "gender": "male", "emotion": [LABELS[k] for k in y_true], "intensity": "normal",
                           "statement": 1, "repetition": 1})
     pred = Predictions(clips, probs, y_true, LABELS)
-    metrics = evaluation.write_evaluation(pred, tmp_path, model_path="m.pt", dataset_root="d", actors=[21])
+    metrics = evaluation.write_evaluation(pred, tmp_path, model_path="m.pt", datasets=["ravdess=d"],
+                                          speakers=["ravdess:21"])
     report = (tmp_path / "report.md").read_text()
     assert "| angry | 0.0000 | n/a | n/a | n/a | 0 |" in report
     assert "No test clips for: angry" in report
@@ -92,16 +94,16 @@ def test_end_to_end_evaluation_is_complete_and_consistent(trained_run, tmp_path)
         assert (out / name).stat().st_size > 0, name
     metrics = json.loads((out / "metrics.json").read_text())
     predictions = pd.read_csv(out / "predictions.csv")
-    assert metrics["actors"] == [8] and metrics["n_clips"] == 28 == len(predictions)
+    assert metrics["speakers"] == ["ravdess:08"] and metrics["n_clips"] == 28 == len(predictions)
     assert np.asarray(metrics["confusion_matrix"]).sum() == metrics["n_clips"]
     assert metrics["accuracy"] == pytest.approx(predictions["correct"].mean())
     report = (out / "report.md").read_text()
     assert _headline(report, "accuracy (WA)") == pytest.approx(metrics["accuracy"], abs=5e-5)
     assert _headline(report, "UAR") == pytest.approx(metrics["uar"], abs=5e-5)
-    for section in ("Accuracy by intensity", "Accuracy by gender", "Accuracy by statement", "Accuracy by actor",
+    for section in ("Accuracy by intensity", "Accuracy by gender", "Accuracy by statement", "Accuracy by speaker",
                     "Most confused pairs", "Most confident mistakes", "![confusion matrix](confusion_matrix.png)"):
         assert section in report
-    # the numbers agree with what training recorded for the same test actors
+    # the numbers agree with what training recorded for the same test speaker
     manifest = json.loads((trained_run / "manifest.json").read_text())
     assert metrics["uar"] == pytest.approx(manifest["test_metrics"]["uar"], abs=1e-6)
 
@@ -111,10 +113,10 @@ def test_kfold_folder_gets_a_summary_and_pooled_confusion(corpus8, tmp_path):
     trained = training.train(small_train_config(corpus8, run_dir, folds=2, quick=True))
     summary = evaluation.evaluate_folds(run_dir, progress=False)
     assert summary["folds"] == 2 and set(summary["uar"]) == {"mean", "std"}
-    assert np.asarray(summary["pooled"]["confusion_matrix"]).sum() == 8 * 28  # every actor tested once
-    # one summary.json schema: training's and evaluation's rows name the same folds and test actors
-    assert [(r["split"], r["test_actors"]) for r in summary["per_fold"]] == \
-        [(r["split"], r["test_actors"]) for r in trained["per_fold"]]
+    assert np.asarray(summary["pooled"]["confusion_matrix"]).sum() == 8 * 28  # every speaker tested once
+    # one summary.json schema: training's and evaluation's rows name the same folds and test speakers
+    assert [(r["split"], r["test_speakers"]) for r in summary["per_fold"]] == \
+        [(r["split"], r["test_speakers"]) for r in trained["per_fold"]]
     assert set(trained) - {"per_fold"} <= set(summary) - {"per_fold", "pooled"}
     for name in ("summary.json", "summary.csv", "summary.md", "pooled/report.md", "pooled/confusion_matrix.png",
                  "pooled/roc.png", "pooled/per_class.png"):
@@ -123,7 +125,7 @@ def test_kfold_folder_gets_a_summary_and_pooled_confusion(corpus8, tmp_path):
     per_fold = [json.loads((run_dir / f / "evaluation" / "metrics.json").read_text()) for f in ("fold1", "fold2")]
     assert pooled["n_clips"] == 8 * 28
     np.testing.assert_array_equal(pooled["confusion_matrix"], np.sum([m["confusion_matrix"] for m in per_fold], 0))
-    assert sorted(pooled["actors"]) == sorted(a for f in summary["per_fold"] for a in f["test_actors"])
+    assert sorted(pooled["speakers"]) == sorted(s for f in summary["per_fold"] for s in f["test_speakers"])
     assert (run_dir / "fold1" / "evaluation" / "report.md").exists()
     assert "mean ± std" in (run_dir / "evaluation" / "summary.md").read_text()
 
@@ -147,14 +149,14 @@ def test_bad_checkpoints_get_clear_errors(trained_run, tmp_path):
         checkpoint.load(tmp_path / "missing.pt")
 
 
-def test_label_set_mismatch_and_missing_actors(trained_run, corpus8, tmp_path):
+def test_label_set_mismatch_and_missing_speakers(trained_run, corpus8, tmp_path):
     model = trained_run / "best_model.pt"
     with pytest.raises(CheckpointError, match="predicts 4 classes .* asks for neutral, calm"):
         evaluation.evaluate_checkpoint(model, emotion_subset="all", progress=False)
     partial = tmp_path / "partial"
     shutil.copytree(corpus8 / "Actor_01", partial / "Actor_01")
-    with pytest.raises(SplitError, match="test actors of the checkpoint's split 08 are not in the data"):
-        evaluation.evaluate_checkpoint(model, dataset_root=partial, progress=False)
+    with pytest.raises(SplitError, match="test speakers of the checkpoint's split ravdess:08 are not in the data"):
+        evaluation.evaluate_checkpoint(model, [f"ravdess={partial}"], progress=False)
 
 
 def test_unloadable_audio_is_listed_not_dropped_silently(trained_run, corpus8, tmp_path):
@@ -163,7 +165,7 @@ def test_unloadable_audio_is_listed_not_dropped_silently(trained_run, corpus8, t
     broken = root / "Actor_08" / "03-01-05-02-01-01-08.wav"
     data = bytearray(broken.read_bytes())
     broken.write_bytes(bytes(data[:44]) + bytes(len(data) - 44))  # valid header, all-zero samples
-    metrics = evaluation.evaluate_checkpoint(trained_run / "best_model.pt", dataset_root=root,
+    metrics = evaluation.evaluate_checkpoint(trained_run / "best_model.pt", [f"ravdess={root}"],
                                            output_dir=tmp_path / "eval", progress=False).metrics
     assert metrics["n_clips"] == 27
     assert [f["path"] for f in metrics["failed_files"]] == [str(broken.resolve())]
@@ -171,21 +173,21 @@ def test_unloadable_audio_is_listed_not_dropped_silently(trained_run, corpus8, t
     assert "Files that could not be loaded" in report and broken.name in report
 
 
-def test_evaluating_training_actors_says_so_and_earlier_evaluations_are_kept(trained_run, tmp_path):
+def test_evaluating_training_speakers_says_so_and_earlier_evaluations_are_kept(trained_run, tmp_path):
     model = trained_run / "best_model.pt"
-    result = evaluation.evaluate_checkpoint(model, actors=(7, 8), progress=False)  # actor 7 chose the epoch
-    assert result.folder == trained_run / "evaluation-actors-07-08"  # not the test actors' evaluation/
+    result = evaluation.evaluate_checkpoint(model, speakers=["7", "8"], progress=False)  # 7 chose the epoch
+    assert result.folder == trained_run / "evaluation-speakers-07-08"  # not the test speakers' evaluation/
     report = (result.folder / "report.md").read_text()
-    assert "not speaker-independent" in report and "Actors 07 were used to train the model" in report
-    assert "Speaker-independent evaluation" not in report and result.metrics["leaked_actors"] == [7]
+    assert "not speaker-independent" in report and "Speakers ravdess:07 were used to train the model" in report
+    assert "Speaker-independent evaluation" not in report and result.metrics["leaked_speakers"] == ["ravdess:07"]
     before = {p.name: p.read_bytes() for p in result.folder.iterdir()}
     with pytest.raises(ConfigError, match="already holds an evaluation; replace it with --overwrite"):
-        evaluation.evaluate_checkpoint(model, actors=(7, 8), progress=False)
+        evaluation.evaluate_checkpoint(model, speakers=["7", "8"], progress=False)
     assert {p.name: p.read_bytes() for p in result.folder.iterdir()} == before
-    cli = [sys.executable, "-m", "ser_lib", "evaluate", "--model_path", str(model), "--actors", "7,8", "--no_progress"]
+    cli = [sys.executable, "-m", "ser_lib", "evaluate", "--model_path", str(model), "--speakers", "7,8", "--no_progress"]
     refused = subprocess.run(cli, capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2 and "--overwrite" in refused.stderr and "Traceback" not in refused.stderr
     replaced = subprocess.run(cli + ["--overwrite"], capture_output=True, text=True, timeout=300)
     assert replaced.returncode == 0, replaced.stderr
-    clean = evaluation.evaluate_checkpoint(model, progress=False, output_dir=tmp_path / "own")  # its test actor
+    clean = evaluation.evaluate_checkpoint(model, progress=False, output_dir=tmp_path / "own")  # its test speaker
     assert "Speaker-independent evaluation of" in (clean.folder / "report.md").read_text()

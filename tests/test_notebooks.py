@@ -67,4 +67,4 @@ def test_papermill_override_changes_what_the_notebook_does(tmp_path):
     text = "".join(o.get("text", "") for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code"
                    for o in c.outputs)
     assert "03-01-05-02-01-01-02.wav" in text  # actor 02's angry clip is the one listened to
-    assert "clips of 4 actors" in text
+    assert "clips of 4 speakers" in text

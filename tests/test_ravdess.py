@@ -5,8 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from ser_lib.data import labels, ravdess, splits
+from ser_lib.data import corpora, labels, splits
+from ser_lib.data.corpora import ravdess
 from ser_lib.errors import DatasetError, SplitError
+
+RAVDESS = corpora.get("ravdess")
 from conftest import write_tone
 
 
@@ -35,11 +38,12 @@ def test_parse_rejects_malformed_names_with_the_reason(bad, reason):
 
 
 def test_index_of_small_synthetic_corpus(small_corpus):
-    clips = ravdess.index(small_corpus)
+    clips = corpora.index(small_corpus, "ravdess")
     assert len(clips) == 4 * 60
-    assert list(clips.columns) == ravdess.COLUMNS
+    assert list(clips.columns) == corpora.CLIP_COLUMNS + list(RAVDESS.columns)
     assert sorted(clips["actor"].unique()) == [1, 2, 3, 4]
-    assert clips.groupby("gender")["actor"].nunique().to_dict() == {"female": 2, "male": 2}
+    assert corpora.speakers_of(clips) == ["ravdess:01", "ravdess:02", "ravdess:03", "ravdess:04"]
+    assert clips.groupby("gender")["speaker"].nunique().to_dict() == {"female": 2, "male": 2}
     per_emotion = clips["emotion"].value_counts().to_dict()
     assert per_emotion["neutral"] == 4 * 4 and per_emotion["angry"] == 4 * 8
     assert (clips["sample_rate"] == 16000).all() and (clips["duration"] > 1.5).all()
@@ -48,28 +52,28 @@ def test_index_of_small_synthetic_corpus(small_corpus):
 
 @pytest.mark.shared_data
 def test_index_of_shared_real_data(shared_data):
-    result = ravdess.scan(shared_data)
+    result = RAVDESS.scan(shared_data)
     clips = result.clips
-    assert len(clips) == 1200 and result.problems == []
-    assert clips["actor"].nunique() == 20
-    assert clips.groupby("gender")["actor"].nunique().to_dict() == {"female": 10, "male": 10}
+    assert len(clips) == 1200 and result.problems == []  # its README.md is passed over, not a problem
+    assert clips["speaker"].nunique() == 20
+    assert clips.groupby("gender")["speaker"].nunique().to_dict() == {"female": 10, "male": 10}
     assert int((clips["channels"] == 2).sum()) == 5
 
 
 def test_missing_and_empty_roots_give_clear_errors(tmp_path):
     with pytest.raises(DatasetError, match="does not exist.*download"):
-        ravdess.index(tmp_path / "nowhere")
-    with pytest.raises(DatasetError, match="no Actor_XX"):
-        ravdess.index(tmp_path)
+        corpora.index(tmp_path / "nowhere")
+    with pytest.raises(DatasetError, match="holds no usable RAVDESS clips .expected: Actor_01/"):
+        corpora.index(tmp_path)
     (tmp_path / "Actor_01").mkdir()
-    with pytest.raises(DatasetError, match="no usable speech clips"):
-        ravdess.index(tmp_path)
+    with pytest.raises(DatasetError, match="holds no usable RAVDESS clips"):
+        corpora.index(tmp_path)
 
 
-def test_nested_root_gets_a_hint(tmp_path, small_corpus):
-    shutil.copytree(small_corpus / "Actor_01", tmp_path / "Audio_Speech" / "Actor_01")
-    with pytest.raises(DatasetError, match="Audio_Speech: use that as the root"):
-        ravdess.index(tmp_path)
+def test_actor_folders_one_level_down_are_found(tmp_path, small_corpus):
+    shutil.copytree(small_corpus / "Actor_01", tmp_path / "Audio_Speech_Actors_01-24" / "Actor_01")
+    clips = corpora.index(tmp_path, "ravdess")  # the folder the archive was unpacked into works too
+    assert len(clips) == 60 and set(clips["speaker"]) == {"ravdess:01"}
 
 
 @pytest.fixture
@@ -83,7 +87,8 @@ def messy_root(tmp_path, small_corpus):
     write_tone(a1 / "03-01-05-01-01-01-02.wav")               # actor 02 in Actor_01
     write_tone(a1 / "03-02-05-01-01-01-01.wav")               # song
     (a1 / "01-01-05-01-01-01-01.mp4").write_bytes(b"\x00" * 64)  # video
-    (a1 / "notes.txt").write_text("session notes")            # not audio
+    (a1 / "notes.txt").write_text("session notes")            # a document: passed over
+    (a1 / "take.m4a").write_bytes(b"\x00" * 64)               # audio soundfile cannot read: not audio
     (a1 / "03-01-05-01-01-02-01.wav").unlink()
     (a1 / "03-01-05-01-01-02-01.wav").write_bytes(b"")        # zero bytes
     (a1 / "03-01-05-01-02-02-01.wav").write_bytes(b"RIFF\x00\x00garbage" * 10)  # unreadable
@@ -95,14 +100,14 @@ EXPECTED_KINDS = {
     "03-01-05-01-01-01-02.wav": "actor_mismatch",
     "03-02-05-01-01-01-01.wav": "not_speech",
     "01-01-05-01-01-01-01.mp4": "video",
-    "notes.txt": "not_audio",
+    "take.m4a": "not_audio",
     "03-01-05-01-01-02-01.wav": "empty",
     "03-01-05-01-02-02-01.wav": "unreadable",
 }
 
 
 def test_every_bad_file_is_reported_never_silently_dropped(messy_root):
-    result = ravdess.scan(messy_root)
+    result = RAVDESS.scan(messy_root)
     kinds = {Path(p.path).name: p.kind for p in result.problems}
     assert kinds == EXPECTED_KINDS
     # the two broken speech files are out of the table, everything good is in
@@ -111,16 +116,16 @@ def test_every_bad_file_is_reported_never_silently_dropped(messy_root):
     assert {p.path for p in result.problems} == rejected
     assert not rejected & set(result.clips["path"])
     with pytest.warns(UserWarning, match="7 files .* are not in the clip table") as record:
-        clips = ravdess.index(messy_root)
+        clips = corpora.index(messy_root)
     assert len(clips) == 118
     message = str(record[0].message)
     assert all(name in message for name in EXPECTED_KINDS)
     with pytest.raises(DatasetError, match="actor_mismatch"):
-        ravdess.index(messy_root, strict=True)
+        corpora.index(messy_root, strict=True)
 
 
 def test_song_files_are_kept_when_asked(messy_root):
-    result = ravdess.scan(messy_root, speech_only=False)
+    result = corpora.RAVDESS(speech_only=False).scan(messy_root)
     assert "03-02-05-01-01-01-01.wav" in set(result.clips["file"])
 
 
@@ -128,7 +133,7 @@ def test_cli_index_prints_summary_and_problems(messy_root):
     run = subprocess.run([sys.executable, "-m", "ser_lib", "index", "--dataset_root", str(messy_root)],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert "118 clips" in run.stdout and "2 actors (1 male, 1 female)" in run.stdout
+    assert "118 clips" in run.stdout and "2 speakers (ravdess 2; 1 male, 1 female, 0 unknown)" in run.stdout
     assert "7 problems" in run.stdout and "[actor_mismatch]" in run.stdout
     strict = subprocess.run([sys.executable, "-m", "ser_lib", "index", "--dataset_root", str(messy_root),
                              "--strict"], capture_output=True, text=True)
@@ -148,7 +153,7 @@ def test_cli_index_missing_root_is_a_message_not_a_traceback(tmp_path):
     ("basic4", {1, 3, 4, 5}),
 ])
 def test_subsets_select_the_right_emotions(small_corpus, subset, codes):
-    clips = ravdess.index(small_corpus)
+    clips = corpora.index(small_corpus, "ravdess")
     names = labels.subset_labels(subset)
     assert names == [ravdess.EMOTIONS[c] for c in sorted(codes)]  # canonical order = RAVDESS code order
     chosen = labels.select(clips, names)
@@ -161,11 +166,14 @@ def test_unknown_subset_is_rejected():
         labels.subset_labels("basic5")
 
 
-def test_actor_list_parsing():
-    assert splits.parse_actor_list("21,22") == (21, 22)
-    assert splits.parse_actor_list("19-20,24") == (19, 20, 24)
-    with pytest.raises(SplitError, match="cannot read actor list"):
-        splits.parse_actor_list("a,b")
+def test_speaker_list_parsing():
+    assert splits.parse_speakers("21,22") == ("21", "22")
+    assert splits.parse_speakers("19-20,24") == ("19", "20", "24")
+    assert splits.parse_speakers("ravdess:01-03,cremad:1001") == ("ravdess:01", "ravdess:02", "ravdess:03",
+                                                                  "cremad:1001")
+    assert splits.parse_speakers("none") == ()
+    with pytest.raises(SplitError, match="cannot read speaker list"):
+        splits.parse_speakers("a,b")
 
 
 def test_copies_of_a_recording_count_once_and_are_reported(small_corpus, tmp_path):
@@ -180,7 +188,7 @@ def test_copies_of_a_recording_count_once_and_are_reported(small_corpus, tmp_pat
     shutil.copy(clip, root / "Actor_01" / "backup" / clip.name)  # a copy in a sub-folder
     other = root / "Actor_01" / "03-01-04-02-01-01-01.wav"
     sf.write(str(other.with_suffix(".ogg")), audio.load(other), 16000)  # the same clip in a second format
-    result = ravdess.scan(root)
+    result = RAVDESS.scan(root)
     assert len(result.clips) == 60  # each recording once
     copies = sorted(p.path for p in result.problems if p.kind == "duplicate")
     assert copies == [str(other.with_suffix(".ogg")), str(root / "Actor_01" / "backup" / clip.name)]
@@ -193,7 +201,7 @@ def test_a_truncated_wav_is_reported_not_taken_for_a_shorter_clip(small_corpus, 
     clip = root / "Actor_01" / "03-01-05-02-01-01-01.wav"
     data = clip.read_bytes()
     clip.write_bytes(data[: len(data) // 2])  # an interrupted download
-    result = ravdess.scan(root)
+    result = RAVDESS.scan(root)
     assert len(result.clips) == 59 and str(clip.resolve()) not in set(result.clips["path"])
     [problem] = [p for p in result.problems if p.kind == "truncated"]
     assert problem.path == str(clip) and "header announces" in problem.message and "incomplete download" in problem.message

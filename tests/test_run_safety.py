@@ -61,7 +61,7 @@ def test_the_manifest_says_running_then_interrupted_and_resume_adds_up_the_time(
     interrupted(config, 1)
     stopped = json.loads((out / "manifest.json").read_text())
     assert stopped["status"] == "interrupted" and stopped["epochs_run"] == 1
-    assert stopped["config"]["seed"] == 0 and stopped["split"]["test"] == [8]
+    assert stopped["config"]["seed"] == 0 and stopped["split"]["test"] == ["ravdess:08"]
     assert (out / "last.pt").exists()  # the finished epoch is kept for --resume
     training.train(dataclasses.replace(config, resume=True))
     done = json.loads((out / "manifest.json").read_text())
@@ -75,11 +75,11 @@ def test_resume_refuses_options_that_change_the_run_and_records_harmless_ones(co
     config = small_train_config(corpus8, out, epochs=2)
     interrupted(config, 1)
     before = snapshot(out)
-    changed = dataclasses.replace(config, resume=True, test_actors=(7,), val_actors=(6,), head_lr=1e-2)
+    changed = dataclasses.replace(config, resume=True, test_speakers=("7",), val_speakers=("6",), head_lr=1e-2)
     with pytest.raises(ConfigError) as caught:
         training.train(changed)
     message = str(caught.value)
-    assert "--test_actors: was [8], now [7]" in message and "--val_actors: was [7], now [6]" in message
+    assert "--test_speakers: was ['8'], now ['7']" in message and "--val_speakers: was ['7'], now ['6']" in message
     assert "--head_lr" in message and "--epochs" in message  # what may change is listed too
     assert snapshot(out) == before
     # more epochs and another worker count are allowed: the run is extended, and the change recorded
@@ -99,8 +99,8 @@ def test_a_finished_run_resumed_reports_its_own_result(corpus8, tmp_path):
     assert snapshot(out) == before
 
 
-def test_without_validation_actors_the_last_epoch_is_kept_and_no_uar_is_invented(corpus8, tmp_path):
-    result = training.train(small_train_config(corpus8, tmp_path / "run", epochs=2, val_actors=()))
+def test_without_validation_speakers_the_last_epoch_is_kept_and_no_uar_is_invented(corpus8, tmp_path):
+    result = training.train(small_train_config(corpus8, tmp_path / "run", epochs=2, val_speakers=()))
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert result["val_uar"] is None and manifest["val_uar"] is None
     assert result["best_epoch"] == manifest["best_epoch"] == manifest["epochs_run"] == 2

@@ -3,8 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from ser_lib.data import features, ravdess, synth
-from ser_lib.data.ravdess import ClipName
+from ser_lib.data import corpora, features, synth
+from ser_lib.data.corpora import ravdess
+from ser_lib.data.corpora.ravdess import ClipName
 
 
 def _bytes_of(root):
@@ -26,7 +27,7 @@ def test_another_seed_gives_other_audio(tmp_path):
 
 
 def test_layout_and_counts_match_ravdess(small_corpus):
-    clips = ravdess.index(small_corpus, strict=True)
+    clips = corpora.index(small_corpus, "synthetic", strict=True)
     assert len(clips) == 240
     per_actor = clips.groupby("actor").size()
     assert (per_actor == 60).all()

@@ -30,7 +30,7 @@ def test_spectrogram_model_learns_on_the_synthetic_corpus(corpus8, tmp_path):
     assert result["uar"] > 0.5 and 0 <= result["accuracy"] <= 1
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["status"] == "finished"
-    assert manifest["split"]["test"] == [8] and manifest["split"]["val"] == [7]
+    assert manifest["split"]["test"] == ["ravdess:08"] and manifest["split"]["val"] == ["ravdess:07"]
     assert manifest["clips"] == {"train": 6 * 28, "val": 28, "test": 28}
     assert manifest["seed"] == 0 and "torch" in manifest["versions"] and manifest["test_metrics"]["uar"] == result["uar"]
 
@@ -40,7 +40,7 @@ def test_checkpoints_load_weights_only_and_rebuild_their_model(corpus8, tmp_path
     training.train(config)
     raw = torch.load(tmp_path / "run" / "best_model.pt", weights_only=True)
     assert raw["labels"] == ["neutral", "happy", "sad", "angry"]
-    assert raw["split"]["test"] == [8] and raw["train_config"]["emotion_subset"] == "basic4"
+    assert raw["split"]["test"] == ["ravdess:08"] and raw["train_config"]["emotion_subset"] == "basic4"
     assert "emotion_codes" not in raw and "emotion_subset" not in raw  # the label list is the only label set
     assert raw["model_config"]["backbone_config"]["model_type"] == "wav2vec2"
     assert raw["normalizer"]["mel"]["std"] and "test" in raw["metrics"]
@@ -60,11 +60,12 @@ def test_kfold_writes_a_summary(corpus8, tmp_path):
     summary = training.train(config)
     assert summary["folds"] == 2 and set(summary["uar"]) == {"mean", "std"}
     assert [r["split"] for r in summary["per_fold"]] == ["fold1", "fold2"]
-    assert [r["test_actors"] for r in summary["per_fold"]] == [[1, 2, 3, 4], [5, 6, 7, 8]]
+    assert [r["test_speakers"] for r in summary["per_fold"]] == [[f"ravdess:0{a}" for a in (1, 2, 3, 4)],
+                                                                  [f"ravdess:0{a}" for a in (5, 6, 7, 8)]]
     for fold in ("fold1", "fold2"):
         assert (tmp_path / "cv" / fold / "best_model.pt").exists()
     folds = [json.loads((tmp_path / "cv" / f / "manifest.json").read_text())["split"] for f in ("fold1", "fold2")]
-    assert folds[0]["test"] == [1, 2, 3, 4] and folds[1]["test"] == [5, 6, 7, 8]
+    assert folds == [{**f, "test": r["test_speakers"]} for f, r in zip(folds, summary["per_fold"])]
     assert json.loads((tmp_path / "cv" / "summary.json").read_text())["uar"]["mean"] == summary["uar"]["mean"]
     # --resume on finished folds trains nothing and gives back the same results, validation UAR included,
     # also for a folder whose manifest predates the recorded val_uar (read back from history.csv)
@@ -80,8 +81,8 @@ def test_kfold_writes_a_summary(corpus8, tmp_path):
 def _cli_args(root, out, epochs):
     return [sys.executable, "-m", "ser_lib", "train", "--dataset_root", str(root), "--output_dir", str(out),
             "--backbone", "none", "--emotion_subset", "basic4", "--epochs", str(epochs), "--batch_size", "4",
-            "--d_model", "64", "--cnn_channels", "8,16,32", "--context_layers", "1", "--test_actors", "8",
-            "--val_actors", "7", "--max_seconds", "2.5", "--seed", "3", "--no-progress"]
+            "--d_model", "64", "--cnn_channels", "8,16,32", "--context_layers", "1", "--test_speakers", "8",
+            "--val_speakers", "7", "--max_seconds", "2.5", "--seed", "3", "--no-progress"]
 
 
 def test_resume_after_sigkill_matches_an_uninterrupted_run(corpus8, tmp_path):
@@ -118,7 +119,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(corpus8, tmp_path):
 
 
 def test_bad_inputs_get_clear_errors(corpus8, tmp_path):
-    with pytest.raises(DatasetError, match="no Actor_XX"):
+    with pytest.raises(DatasetError, match="holds no usable RAVDESS clips .expected: Actor_01"):
         training.train(small_train_config(tmp_path, tmp_path / "o1"))
     with pytest.raises(DatasetError, match="does not exist"):
         training.train(small_train_config(tmp_path / "nowhere", tmp_path / "o2"))
@@ -200,8 +201,8 @@ def test_cli_stops_before_training_when_the_backbone_cannot_be_fetched(corpus8, 
     out = tmp_path / "run"
     start = time.time()
     run = subprocess.run([sys.executable, "-m", "ser_lib", "train", "--dataset_root", str(corpus8),
-                          "--output_dir", str(out), "--backbone", "facebook/wav2vec2-base", "--test_actors", "8",
-                          "--val_actors", "7"],
+                          "--output_dir", str(out), "--backbone", "facebook/wav2vec2-base", "--test_speakers", "8",
+                          "--val_speakers", "7"],
                          capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 2
     assert "--backbone none" in run.stderr and "Traceback" not in run.stderr

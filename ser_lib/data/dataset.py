@@ -27,6 +27,11 @@ from .audio import AudioSettings
 from .augment import WaveAugment
 
 
+#: Gender targets of the auxiliary head; an unknown gender is left out of its loss and accuracy.
+GENDER_TARGETS = {"male": 0, "female": 1}
+IGNORE = -100
+
+
 def load_clips(paths: Sequence[str], settings: AudioSettings, progress: bool = True,
                workers: int = 4) -> tuple[list[np.ndarray | None], list[tuple[str, str]]]:
     """Decode, resample and trim every clip; failures are returned as ``(path, reason)``, not raised."""
@@ -76,7 +81,7 @@ class ClipDataset(torch.utils.data.Dataset):
         self.clips = clips.reset_index(drop=True)
         self.waves = list(waves)
         self.labels = np.asarray(labels, dtype=np.int64)
-        self.genders = (self.clips["gender"] == "female").to_numpy().astype(np.int64)
+        self.genders = self.clips["gender"].map(GENDER_TARGETS).fillna(IGNORE).to_numpy().astype(np.int64)
         self.settings = settings
         self.train = train
         self.seed = seed
@@ -158,12 +163,15 @@ def to_device(batch: dict, device) -> dict:
 
 
 class EpochSampler(torch.utils.data.Sampler):
-    """Shuffled (or class-balanced) order drawn from (seed, epoch), sharded across processes."""
+    """Shuffled order drawn from (seed, epoch), sharded across processes; with ``balance_by`` (arrays
+    of class or corpus labels, one per clip), clips are drawn with replacement so that every value of
+    each array is drawn equally often."""
 
-    def __init__(self, labels: Sequence[int], *, shuffle: bool, seed: int = 0, balanced: bool = False,
+    def __init__(self, size: int, *, shuffle: bool, seed: int = 0, balance_by: Sequence[Sequence] = (),
                  rank: int = 0, world: int = 1):
-        self.labels = np.asarray(labels)
-        self.shuffle, self.seed, self.balanced = shuffle, seed, balanced
+        self.size = size
+        self.shuffle, self.seed = shuffle, seed
+        self.balance_by = [np.unique(np.asarray(values), return_inverse=True)[1] for values in balance_by]
         self.rank, self.world = rank, world
         self.epoch = 0
 
@@ -171,13 +179,14 @@ class EpochSampler(torch.utils.data.Sampler):
         self.epoch = epoch
 
     def _order(self) -> np.ndarray:
-        n = len(self.labels)
+        n = self.size
         if not self.shuffle:
             return np.arange(n)
         rng = np.random.default_rng(derive_seed(self.seed, self.epoch, 0x5A))
-        if self.balanced:
-            counts = np.bincount(self.labels)
-            p = 1.0 / counts[self.labels]
+        if self.balance_by:
+            p = np.ones(n)
+            for codes in self.balance_by:
+                p /= np.bincount(codes)[codes]
             return rng.choice(n, size=n, replace=True, p=p / p.sum())
         return rng.permutation(n)
 
@@ -189,4 +198,4 @@ class EpochSampler(torch.utils.data.Sampler):
         return iter(order.tolist())
 
     def __len__(self) -> int:
-        return int(np.ceil(len(self.labels) / self.world))
+        return int(np.ceil(self.size / self.world))

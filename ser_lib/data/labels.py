@@ -1,8 +1,10 @@
 """The emotion vocabulary: canonical names, their order, and the subsets a model can be trained on.
 
 Every part of ser_lib speaks of emotions by these names (a corpus maps its own codes onto them when
-it builds the clip table). A model's classes are a list of names stored once in its checkpoint;
-targets, reports and predictions map by name, never by a corpus's codes.
+it builds the clip table: CREMA-D's ANG, TESS's ps, EmoDB's W). A model's classes are a list of names
+stored once in its checkpoint; targets, reports and predictions map by name, never by a corpus's
+codes. A subset that asks for an emotion a dataset lacks (calm in CREMA-D) is refused, never
+shrunk silently; ``shared`` asks for exactly the emotions all the run's datasets have.
 """
 from __future__ import annotations
 
@@ -19,10 +21,15 @@ SUBSETS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: The subset of the emotions every dataset of a run has (see :func:`for_data`).
+SHARED = "shared"
+
+
 def subset_labels(subset: str) -> list[str]:
     """The class names of an emotion subset, in :data:`EMOTIONS` order."""
     if subset not in SUBSETS:
-        raise SplitError(f"unknown emotion subset {subset!r}; choose one of {', '.join(SUBSETS)}")
+        raise SplitError(f"unknown emotion subset {subset!r}; choose one of {', '.join(SUBSETS)} (or {SHARED}: "
+                         f"the emotions all the datasets have)")
     return list(SUBSETS[subset])
 
 
@@ -34,3 +41,24 @@ def label_index(labels: list[str]) -> dict[str, int]:
 def select(clips, labels: list[str]):
     """Rows of a clip table whose emotion is one of ``labels`` (index reset)."""
     return clips[clips["emotion"].isin(labels)].reset_index(drop=True)
+
+
+def for_data(subset: str, clips) -> list[str]:
+    """The classes of a run: ``subset``'s emotions, each of which every corpus in ``clips`` must have,
+    or, for ``shared``, the emotions every corpus in ``clips`` has (in :data:`EMOTIONS` order)."""
+    present = {corpus: set(group["emotion"]) for corpus, group in clips.groupby("corpus")}
+    if subset == SHARED:
+        shared = [e for e in EMOTIONS if all(e in emotions for emotions in present.values())]
+        if len(shared) < 2:
+            raise SplitError(f"the datasets share {len(shared)} emotion(s) ({', '.join(shared) or 'none'}): a model "
+                             f"needs two classes at least")
+        return shared
+    wanted = subset_labels(subset)
+    lacking = {corpus: [e for e in wanted if e not in emotions] for corpus, emotions in present.items()}
+    lacking = {corpus: missing for corpus, missing in lacking.items() if missing}
+    if lacking:
+        which = "; ".join(f"{corpus} has no {', '.join(missing)}" for corpus, missing in lacking.items())
+        raise SplitError(f"--emotion_subset {subset} asks for emotions not in every dataset ({which}). Use "
+                         f"--emotion_subset {SHARED} for the emotions all of them have, or a smaller subset "
+                         f"({', '.join(s for s in SUBSETS if s != subset)})")
+    return wanted

@@ -1,27 +1,32 @@
-"""Speaker-independent splits: every actor belongs to exactly one part of a split.
+"""Speaker-independent splits: every speaker belongs to exactly one part of a split.
 
-Random clip-level splits put the same voice in training and test data and inflate RAVDESS
-accuracy by 10-30 points, so ser_lib only splits by actor (notebook 01 shows why).
+Random clip-level splits put the same voice in training and test data and inflate RAVDESS accuracy
+by 10-30 points, so ser_lib only splits by speaker (notebook 01 shows why). Speakers are namespaced
+by corpus (``ravdess:01``, ``cremad:1002``), so no speaker is in two parts across corpora either.
 
-- :func:`fixed_split`: test actors 21-24 and validation actors 19-20 by default, the rest train.
-- :func:`kfold_splits`: actor-wise K-fold. With all 24 actors and K=6 the folds are those of the
-  EmoBox benchmark, so results compare with the literature; otherwise K groups of consecutive
-  actors. Validation actors of a fold come from its training actors.
+- :func:`fixed_split`: the given test and validation speakers, the rest train (RAVDESS default:
+  test 21-24, validation 19-20).
+- :func:`kfold_splits`: speaker-wise K-fold, within each corpus: fold k tests the k-th group of every
+  corpus's speakers. For the 24 RAVDESS actors and K=6 the groups are the EmoBox benchmark's, so
+  results compare with the literature; otherwise K groups of consecutive speakers. Validation speakers
+  of a fold come from its training speakers, gender-balanced.
+- :func:`corpus_split`: one whole corpus tests, the others train (``--test_corpus``).
+
+Speakers are selected with :func:`parse_speakers` (``21-24``, ``ravdess:01,ravdess:02``, ``cremad:1001-1010``);
+a number without a corpus means that speaker of the run's only corpus.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
-
-import pandas as pd
+from typing import Iterable, Mapping, Sequence
 
 from ..errors import SplitError
-from .ravdess import gender_of
+from .corpora.base import natural_key
 
-DEFAULT_TEST_ACTORS: tuple[int, ...] = (21, 22, 23, 24)
-DEFAULT_VAL_ACTORS: tuple[int, ...] = (19, 20)
+DEFAULT_TEST_SPEAKERS: tuple[str, ...] = ("21", "22", "23", "24")
+DEFAULT_VAL_SPEAKERS: tuple[str, ...] = ("19", "20")
 
 #: Test actors of the six EmoBox folds for RAVDESS (Ma et al., 2024).
 EMOBOX_FOLDS: tuple[tuple[int, ...], ...] = (
@@ -32,15 +37,17 @@ EMOBOX_FOLDS: tuple[tuple[int, ...], ...] = (
     (2, 15, 16, 18),
     (6, 13, 17, 22),
 )
+#: Corpora in the RAVDESS layout (the synthetic corpus mimics it), whose 24 actors have EmoBox folds.
+RAVDESS_LAYOUT = ("ravdess", "synthetic")
 
 
 @dataclass(frozen=True)
 class Split:
-    """Actor numbers of the three parts of a split."""
+    """Speakers of the three parts of a split."""
 
-    train: tuple[int, ...]
-    val: tuple[int, ...]
-    test: tuple[int, ...]
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+    test: tuple[str, ...]
     name: str = "fixed"
 
     def __post_init__(self) -> None:
@@ -48,14 +55,9 @@ class Split:
         for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
             shared = parts[a] & parts[b]
             if shared:
-                raise SplitError(f"split {self.name!r}: actors {sorted(shared)} are in both {a} and {b}")
+                raise SplitError(f"split {self.name!r}: speakers {_fmt(shared)} are in both {a} and {b}")
         if not self.train:
-            raise SplitError(f"split {self.name!r} has no training actors")
-
-    def part(self, clips: pd.DataFrame, name: str) -> pd.DataFrame:
-        """Rows of ``clips`` whose actor is in part ``name`` (``train``, ``val`` or ``test``)."""
-        actors = getattr(self, name)
-        return clips[clips["actor"].isin(actors)].reset_index(drop=True)
+            raise SplitError(f"split {self.name!r} has no training speakers")
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -65,78 +67,147 @@ class Split:
         return cls(tuple(data["train"]), tuple(data["val"]), tuple(data["test"]), data.get("name", "fixed"))
 
     def describe(self) -> str:
-        fmt = lambda actors: " ".join(f"{a:02d}" for a in actors) or "-"  # noqa: E731
-        return f"{self.name}: train [{fmt(self.train)}] val [{fmt(self.val)}] test [{fmt(self.test)}]"
+        return f"{self.name}: train [{_fmt(self.train)}] val [{_fmt(self.val)}] test [{_fmt(self.test)}]"
 
 
-def fixed_split(actors: Iterable[int], test: Sequence[int] | None = DEFAULT_TEST_ACTORS,
-                val: Sequence[int] | None = DEFAULT_VAL_ACTORS, name: str = "fixed") -> Split:
-    """Test and validation actors as given, every other available actor trains.
+def parse_speakers(text: str | Iterable | None) -> tuple[str, ...] | None:
+    """``"21-24"``, ``"19,20"``, ``"ravdess:01-04,cremad:1001"`` or ``"none"`` as speaker selectors."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        return tuple(str(item) for item in text)
+    if text.strip().lower() in ("none", ""):
+        return ()
+    selected: list[str] = []
+    for part in text.replace(" ", "").split(","):
+        corpus, _, local = part.rpartition(":")
+        prefix = f"{corpus}:" if corpus else ""
+        try:
+            if "-" in local:
+                lo, hi = local.split("-", 1)
+                width = len(lo)
+                selected += [f"{prefix}{n:0{width}d}" for n in range(int(lo), int(hi) + 1)]
+            elif local:
+                int(local) if not corpus else None
+                selected.append(f"{prefix}{local}")
+        except ValueError:
+            raise SplitError(f"cannot read speaker list {text!r}: use numbers like 21,22, a range 21-24, or "
+                             f"corpus:speaker ids like cremad:1001") from None
+    return tuple(selected)
 
-    Raises :class:`SplitError` when an asked actor is absent, so that a dataset without actors
-    21-24 (such as the development copy with actors 01-20) fails loudly instead of testing on nothing.
-    """
-    available = sorted(set(int(a) for a in actors))
-    test = tuple(sorted(set(test or ())))
-    val = tuple(sorted(set(val or ())))
-    for part, option, wanted in (("test", "test", test), ("validation", "val", val)):
-        require_actors(wanted, available, f"{part} actors",
-                       f"Choose others with --{option}_actors, or use --folds K for actor-wise cross-validation.")
-    if not test:
-        raise SplitError("the split has no test actors; give some with --test_actors")
-    train = tuple(a for a in available if a not in test and a not in val)
-    return Split(train=train, val=val, test=test, name=name)
 
-
-def require_actors(wanted: Iterable[int], available: Iterable[int], what: str, advice: str) -> None:
-    """:class:`SplitError` naming the actors of ``wanted`` that are not ``available``, and what to do."""
-    available = sorted(set(int(a) for a in available))
-    missing = [a for a in wanted if a not in available]
+def resolve(selectors: Iterable[str], speakers: Iterable[str], what: str, advice: str) -> tuple[str, ...]:
+    """The speakers (from ``speakers``) the selectors name; :class:`SplitError` for any that is absent or,
+    without a corpus, ambiguous."""
+    available = sorted(set(speakers), key=natural_key)
+    chosen, missing = [], []
+    for selector in selectors:
+        if ":" in selector:
+            matches = [s for s in available if s == selector]
+        else:
+            matches = [s for s in available if _same_number(s.split(":", 1)[1], selector)]
+        if len(matches) > 1:
+            raise SplitError(f"{what} {selector} is in several corpora ({_fmt(matches)}): say which, e.g. {matches[0]}")
+        (chosen if matches else missing).append(matches[0] if matches else selector)
     if missing:
-        raise SplitError(f"{what} {_fmt(missing)} are not in the data (actors present: {_fmt(available)}). {advice}")
+        raise SplitError(f"{what} {_fmt(missing)} are not in the data (speakers present: {_fmt(available)}). {advice}")
+    return tuple(sorted(set(chosen), key=natural_key))
 
 
-def kfold_groups(actors: Iterable[int], k: int | None = None) -> list[tuple[int, ...]]:
-    """Test-actor groups of an actor-wise K-fold.
+def _same_number(local: str, selector: str) -> bool:
+    return local == selector or (local.isdigit() and selector.isdigit() and int(local) == int(selector))
 
-    All 24 RAVDESS actors with ``k`` None or 6 give the EmoBox folds; otherwise the sorted actors
-    are cut into ``k`` groups of consecutive actors (default 5), as equal in size as possible.
+
+def fixed_split(speakers: Iterable[str], test: Sequence[str] = DEFAULT_TEST_SPEAKERS,
+                val: Sequence[str] = DEFAULT_VAL_SPEAKERS, name: str = "fixed") -> Split:
+    """Test and validation speakers as given (selectors, see :func:`resolve`), every other speaker trains.
+
+    An asked speaker that is absent is an error, so that a dataset without actors 21-24 (such as the
+    development copy with actors 01-20) fails loudly instead of testing on nothing.
     """
-    available = sorted(set(int(a) for a in actors))
-    if available == list(range(1, 25)) and k in (None, 6):
-        return [tuple(sorted(g)) for g in EMOBOX_FOLDS]
-    k = 5 if k is None else int(k)
-    if k < 2:
-        raise SplitError(f"K-fold needs at least 2 folds, got {k}")
-    if k > len(available):
-        raise SplitError(f"{k} folds need at least {k} actors, but only {len(available)} are present")
-    size, extra = divmod(len(available), k)
-    groups, start = [], 0
-    for i in range(k):
-        end = start + size + (1 if i < extra else 0)
-        groups.append(tuple(available[start:end]))
-        start = end
+    available = set(speakers)
+    test_ = resolve(test or (), available, "test speakers",
+                    "Choose others with --test_speakers, or use --folds K for speaker-wise cross-validation.")
+    val_ = resolve(val or (), available, "validation speakers",
+                   "Choose others with --val_speakers, or use --folds K for speaker-wise cross-validation.")
+    if not test_:
+        raise SplitError("the split has no test speakers; give some with --test_speakers")
+    train = tuple(s for s in sorted(available, key=natural_key) if s not in test_ and s not in val_)
+    return Split(train=train, val=val_, test=test_, name=name)
+
+
+def by_corpus(speakers: Iterable[str]) -> dict[str, list[str]]:
+    """Speakers grouped by corpus, each group sorted."""
+    groups: dict[str, list[str]] = {}
+    for speaker in sorted(set(speakers), key=natural_key):
+        groups.setdefault(speaker.split(":", 1)[0], []).append(speaker)
     return groups
 
 
-def kfold_splits(actors: Iterable[int], k: int | None = None, n_val: int = 2) -> list[Split]:
-    """Actor-wise K-fold splits (see :func:`kfold_groups`) with validation actors inside each fold.
+def kfold_groups(speakers: Iterable[str], k: int | None = None) -> list[tuple[str, ...]]:
+    """Test-speaker groups of a speaker-wise K-fold: group k holds the k-th part of every corpus.
 
-    A fold's ``n_val`` validation actors are taken from its training actors, gender-balanced where
-    possible, from the groups that follow it (cyclically), so each fold has a fixed, reproducible
-    validation set and never looks at its own test actors for model selection. With very few
-    actors, fewer validation actors are taken so that at least one actor trains.
+    A RAVDESS-layout corpus with all 24 actors and ``k`` None or 6 gives the EmoBox folds; otherwise
+    each corpus's sorted speakers are cut into ``k`` groups of consecutive speakers (default 5).
     """
-    available = sorted(set(int(a) for a in actors))
+    corpora = by_corpus(speakers)
+    emobox = k in (None, 6) and corpora and all(
+        c in RAVDESS_LAYOUT and [int(s.split(":")[1]) for s in group] == list(range(1, 25))
+        for c, group in corpora.items())
+    k = 6 if emobox else (5 if k is None else int(k))
+    if k < 2:
+        raise SplitError(f"K-fold needs at least 2 folds, got {k}")
+    groups: list[list[str]] = [[] for _ in range(k)]
+    for corpus, members in corpora.items():
+        if emobox:
+            parts = [[f"{corpus}:{a:02d}" for a in fold] for fold in EMOBOX_FOLDS]
+        elif k > len(members):
+            raise SplitError(f"{k} folds need at least {k} speakers of each corpus, but {corpus} has {len(members)}")
+        else:
+            size, extra = divmod(len(members), k)
+            bounds = [i * size + min(i, extra) for i in range(k + 1)]
+            parts = [members[bounds[i]:bounds[i + 1]] for i in range(k)]
+        for group, part in zip(groups, parts):
+            group += part
+    return [tuple(sorted(g, key=natural_key)) for g in groups]
+
+
+def kfold_splits(speakers: Iterable[str], genders: Mapping[str, str], k: int | None = None,
+                 n_val: int = 2) -> list[Split]:
+    """Speaker-wise K-fold splits (see :func:`kfold_groups`) with validation speakers inside each fold.
+
+    A fold's ``n_val`` validation speakers per corpus are taken from its training speakers,
+    gender-balanced where possible, from the groups that follow it (cyclically), so each fold has a
+    fixed, reproducible validation set and never looks at its own test speakers for model selection.
+    With very few speakers, fewer validation speakers are taken so that at least one speaker trains.
+    """
+    available = sorted(set(speakers), key=natural_key)
     groups = kfold_groups(available, k)
     splits = []
     for i, test in enumerate(groups):
-        candidates = [a for j in range(1, len(groups)) for a in groups[(i + j) % len(groups)]]
-        # keep at least one training actor when the data are small
-        val = _pick_balanced(candidates, max(0, min(n_val, len(available) - len(test) - 1)))
-        train = tuple(a for a in available if a not in test and a not in val)
-        splits.append(Split(train=train, val=tuple(sorted(val)), test=tuple(test), name=fold_name(i + 1)))
+        val: list[str] = []
+        for corpus, members in by_corpus(available).items():
+            following = [s for j in range(1, len(groups)) for s in groups[(i + j) % len(groups)] if s in members]
+            left = len([s for s in members if s not in test])
+            val += _pick_balanced(following, max(0, min(n_val, left - 1)), genders)
+        train = tuple(s for s in available if s not in test and s not in val)
+        splits.append(Split(train=train, val=tuple(sorted(val, key=natural_key)), test=test, name=fold_name(i + 1)))
     return splits
+
+
+def corpus_split(speakers: Iterable[str], genders: Mapping[str, str], corpus: str, n_val: int = 2) -> Split:
+    """Every speaker of ``corpus`` tests; the other corpora train, each giving ``n_val`` validation speakers."""
+    corpora = by_corpus(speakers)
+    if corpus not in corpora:
+        raise SplitError(f"--test_corpus {corpus}: no speakers of {corpus} in the data (corpora: {', '.join(corpora)})")
+    if len(corpora) < 2:
+        raise SplitError(f"--test_corpus {corpus} holds out the only corpus: give a second one to train on "
+                         f"(--dataset NAME=PATH)")
+    val = [s for c, members in corpora.items() if c != corpus
+           for s in _pick_balanced(members[::-1], min(n_val, len(members) - 1), genders)]
+    train = tuple(s for c, members in corpora.items() if c != corpus for s in members if s not in val)
+    return Split(train=train, val=tuple(sorted(val, key=natural_key)), test=tuple(corpora[corpus]),
+                 name=f"test-{corpus}")
 
 
 def fold_name(k: int) -> str:
@@ -150,40 +221,17 @@ def fold_folders(run_dir: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[4:]))
 
 
-def _pick_balanced(candidates: Sequence[int], n: int) -> list[int]:
+def _pick_balanced(candidates: Sequence[str], n: int, genders: Mapping[str, str]) -> list[str]:
     """First ``n`` candidates, alternating male and female while both remain."""
-    males = [a for a in candidates if gender_of(a) == "male"]
-    females = [a for a in candidates if gender_of(a) == "female"]
-    picked: list[int] = []
-    while len(picked) < n and (males or females):
-        for pool in (males, females):
+    pools = [[s for s in candidates if genders.get(s) == g] for g in ("male", "female")]
+    pools.append([s for s in candidates if genders.get(s) not in ("male", "female")])
+    picked: list[str] = []
+    while len(picked) < n and any(pools):
+        for pool in pools:
             if pool and len(picked) < n:
                 picked.append(pool.pop(0))
     return picked
 
 
-def _fmt(actors: Iterable[int]) -> str:
-    return ", ".join(f"{a:02d}" for a in actors) or "none"
-
-
-def parse_actor_list(text: str | Iterable[int] | None) -> tuple[int, ...] | None:
-    """Turn ``"21,22"`` or ``"21-24"`` (or an iterable of ints) into a tuple of actor numbers."""
-    if text is None:
-        return None
-    if not isinstance(text, str):
-        return tuple(int(a) for a in text)
-    if text.strip().lower() == "none":
-        return ()
-    actors: list[int] = []
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
-        try:
-            if "-" in part:
-                lo, hi = (int(x) for x in part.split("-", 1))
-                actors.extend(range(lo, hi + 1))
-            else:
-                actors.append(int(part))
-        except ValueError:
-            raise SplitError(f"cannot read actor list {text!r}: use numbers like 21,22 or a range 21-24") from None
-    return tuple(actors)
+def _fmt(speakers: Iterable[str]) -> str:
+    return ", ".join(sorted(map(str, speakers), key=natural_key)) or "none"

@@ -37,7 +37,7 @@ from scipy import signal
 from tqdm import tqdm
 
 from .. import paths
-from .ravdess import EMOTIONS, STATEMENTS, ClipName, gender_of
+from .corpora.ravdess import EMOTIONS, STATEMENTS, ClipName, gender_of
 
 log = logging.getLogger(__name__)
 

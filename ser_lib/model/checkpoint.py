@@ -21,7 +21,7 @@ from .normalizer import InputNormalizer
 from .ser_model import ModelConfig, SERModel
 
 FORMAT = "ser-course-checkpoint"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 @dataclass
@@ -77,11 +77,13 @@ def read(path: str | Path) -> dict:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a ser-course checkpoint (no '{FORMAT}' marker)")
     version = data.get("format_version")
+    if version not in (1, 2, FORMAT_VERSION):
+        raise CheckpointError(f"{path} has checkpoint format version {version}, this ser_lib reads versions 1 "
+                              f"to {FORMAT_VERSION}: use the ser_lib version that wrote it, or retrain")
     if version == 1:
         data = _upgrade_from_v1(data)
-    elif version != FORMAT_VERSION:
-        raise CheckpointError(f"{path} has checkpoint format version {version}, this ser_lib reads versions 1 "
-                              f"and {FORMAT_VERSION}: use the ser_lib version that wrote it, or retrain")
+    if version in (1, 2):
+        data = _upgrade_from_v2(data)
     _validate(data, path)
     return data
 
@@ -114,7 +116,7 @@ def _validate(data: dict, path: Path) -> None:
 
 
 def _upgrade_from_v1(data: dict) -> dict:
-    """A format-1 checkpoint (mel statistics in the model's buffers) in today's format."""
+    """A format-1 checkpoint (mel statistics in the model's buffers) in format 2."""
     old_config = dict(data["model_config"])
     mel = {k: old_config.pop(k) for k in ("sample_rate", "n_mels", "n_fft", "hop_length") if k in old_config}
     old_config["mel"] = mel
@@ -129,8 +131,16 @@ def _upgrade_from_v1(data: dict) -> dict:
     normalizer = {"speaker_norm": bool(info.get("speaker_norm")), "mel": mel_stats, "descriptors": descriptors,
                   "descriptor_names": info.get("descriptor_names", [])}
     keep = {k: v for k, v in data.items() if k not in ("emotion_codes", "emotion_subset", "normalization")}
-    return {**keep, "format_version": FORMAT_VERSION, "model_config": old_config, "state_dict": state,
-            "normalizer": normalizer}
+    return {**keep, "format_version": 2, "model_config": old_config, "state_dict": state, "normalizer": normalizer}
+
+
+def _upgrade_from_v2(data: dict) -> dict:
+    """A format-2 checkpoint (actor numbers of one RAVDESS-layout corpus) with namespaced speakers."""
+    corpus = "ravdess" if (data.get("train_config") or {}).get("dataset_root") else "synthetic"
+    split = {part: [f"{corpus}:{int(a):02d}" if isinstance(a, int) else a for a in data.get("split", {}).get(part, [])]
+             for part in ("train", "val", "test")}
+    return {**data, "format_version": FORMAT_VERSION,
+            "split": {**data.get("split", {}), **split}}
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:

@@ -242,12 +242,14 @@ class InputNormalizer:
             inputs["descriptors"] = stats.normalize(self.describe(wave) if described is None else described)
         return inputs
 
-    def inputs(self, waves: Sequence[np.ndarray], paths: Sequence[str], speakers: Sequence) -> dict[str, np.ndarray]:
+    def inputs(self, waves: Sequence[np.ndarray], paths: Sequence[str], speakers: Sequence,
+               adapt: bool = True) -> dict[str, np.ndarray]:
         """The extra inputs of many prepared clips (one row per clip); with ``speaker_norm`` each
-        speaker's statistics come from all of that speaker's clips here (no labels)."""
+        speaker's statistics come from all of that speaker's clips here (no labels), unless ``adapt`` is
+        False (cold start: the training data's statistics for everyone)."""
         table = descriptor_matrix(paths, waves, self.audio) if self.descriptors is not None else None
         heard: dict = {}
-        if self.speaker_norm:
+        if self.speaker_norm and adapt:
             for k, (wave, speaker) in enumerate(zip(waves, speakers)):
                 heard.setdefault(speaker, self.new_speaker()).update(wave, None if table is None else table[k])
         rows = [self.clip_inputs(wave, heard.get(speaker), None if table is None else table[k])

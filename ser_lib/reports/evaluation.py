@@ -23,16 +23,18 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
+from ..data import corpora, splits
 from ..data import labels as emotion_labels
-from ..data import ravdess, splits, synth
+from ..data.corpora import Dataset
 from ..data.dataset import ClipDataset, load_table
 from ..devices import resolve_device
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, DatasetError
 from ..inference.batch import predict_dataset
 from ..model import checkpoint as ckpt_io
 from .figures import write_figures
@@ -45,6 +47,9 @@ log = logging.getLogger(__name__)
 
 #: Clips per batch when evaluating (``evaluate --batch_size``).
 BATCH_SIZE = 16
+#: Speaker-statistics protocols of ``evaluate --adapt``: the speaker's own (all their clips, unlabelled)
+#: or none (cold start: the training data's statistics).
+ADAPT = {"all": "adapted", "none": "cold_start"}
 #: The metrics a K-fold evaluation summarises (mean ± std over folds).
 FOLD_METRICS = ("accuracy", "uar", "macro_f1", "roc_auc_macro", "ece")
 
@@ -59,16 +64,25 @@ class Evaluation:
 
 
 def predict_checkpoint(loaded: ckpt_io.Checkpoint, clips: pd.DataFrame, batch_size: int = BATCH_SIZE,
-                       device: str | torch.device = "cpu", progress: bool = True) -> Predictions:
-    """Probabilities of a loaded checkpoint for every loadable clip of ``clips`` (each speaker
-    normalised with their own clips' statistics when the model uses speaker normalisation)."""
+                       device: str | torch.device = "cpu", progress: bool = True,
+                       adapt: Sequence[str] = ("all",)) -> dict[str, Predictions]:
+    """Probabilities of a loaded checkpoint for every loadable clip of ``clips``, scored over the classes
+    the model and the clips share, for each speaker-statistics protocol in ``adapt``: ``all`` (each
+    speaker normalised with the statistics of all their clips, unlabelled) and ``none`` (cold start:
+    the training data's statistics). Clips of an emotion the model does not know are left out."""
     clips, waves, failures = load_table(clips, loaded.audio, progress=progress)
-    y_true = clips["emotion"].map(emotion_labels.label_index(loaded.labels)).to_numpy()
-    inputs = loaded.normalizer.inputs(waves, clips["path"].tolist(), clips["actor"].tolist())
-    dataset = ClipDataset(clips, waves, y_true, loaded.audio, train=False, inputs=inputs)
-    out = predict_dataset(loaded.model.to(device), dataset, batch_size, device, progress=progress)
-    order = np.argsort(out["index"])
-    return Predictions(clips, out["probs"][order], y_true, list(loaded.labels), failures)
+    shared = [label for label in loaded.labels if label in set(clips["emotion"])]
+    columns = [loaded.labels.index(label) for label in shared]
+    y_true = clips["emotion"].map(emotion_labels.label_index(shared)).to_numpy()
+    results = {}
+    for protocol in adapt:
+        inputs = loaded.normalizer.inputs(waves, clips["path"].tolist(), clips["speaker"].tolist(),
+                                          adapt=protocol == "all")
+        dataset = ClipDataset(clips, waves, y_true, loaded.audio, train=False, inputs=inputs)
+        out = predict_dataset(loaded.model.to(device), dataset, batch_size, device, progress=progress)
+        probs = out["probs"][np.argsort(out["index"])][:, columns]
+        results[protocol] = Predictions(clips, probs / probs.sum(1, keepdims=True), y_true, shared, failures)
+    return results
 
 
 def _check_subset(loaded: ckpt_io.Checkpoint, model_path, emotion_subset: str | None) -> None:
@@ -81,20 +95,48 @@ def _check_subset(loaded: ckpt_io.Checkpoint, model_path, emotion_subset: str | 
                               f"--emotion_subset out or use a model trained on {emotion_subset}")
 
 
-def _test_clips(loaded: ckpt_io.Checkpoint, root, actors: tuple[int, ...] | None) -> tuple[pd.DataFrame, list]:
-    """The clips of the model's classes spoken by the asked (or the checkpoint's test) actors."""
-    clips = emotion_labels.select(ravdess.scan(root).clips, loaded.labels)
-    wanted = tuple(actors) if actors else tuple(loaded.split["test"])
-    splits.require_actors(wanted, ravdess.actors_of(clips), "the requested actors" if actors else
-                          "the test actors of the checkpoint's split", f"Searched {root}; pass --actors or another "
-                          f"--dataset_root.")
-    return clips[clips["actor"].isin(wanted)].reset_index(drop=True), sorted(wanted)
+def training_datasets(loaded: ckpt_io.Checkpoint) -> list[Dataset]:
+    """The datasets a checkpoint was trained on (as its training options name them)."""
+    config = loaded.train_config
+    return corpora.datasets_of(config.get("dataset"), config.get("dataset_root")) or [Dataset("synthetic")]
 
 
-def default_folder(model_path: str | Path, actors: tuple[int, ...] | None = None) -> Path:
+def _evaluation_clips(loaded: ckpt_io.Checkpoint, datasets: list[Dataset], speakers: Sequence[str] | None,
+                      progress: bool) -> tuple[pd.DataFrame, list[str], dict]:
+    """The clips to evaluate on, their speakers, and what was left out: with ``speakers`` those; on
+    the training corpora, the checkpoint's test speakers; on another corpus, every speaker."""
+    result = corpora.scan(datasets, progress=progress)
+    clips = result.clips
+    on_training_data = {d.corpus for d in datasets} <= {d.corpus for d in training_datasets(loaded)}
+    present = corpora.speakers_of(clips)
+    if speakers:
+        wanted = splits.resolve(speakers, present, "the requested speakers", "Pass --speakers or another --dataset.")
+    elif on_training_data:
+        wanted = splits.resolve(loaded.split.get("test", ()), present, "the test speakers of the checkpoint's split",
+                                f"Searched {', '.join(map(str, datasets))}; pass --speakers or another --dataset.")
+    else:
+        wanted = tuple(present)
+    clips = clips[clips["speaker"].isin(wanted)]
+    unknown = clips[~clips["emotion"].isin(loaded.labels)]["emotion"].value_counts().to_dict()
+    clips = clips[clips["emotion"].isin(loaded.labels)].reset_index(drop=True)
+    shared = [label for label in loaded.labels if label in set(clips["emotion"])]
+    if len(shared) < 2:
+        raise DatasetError(f"the model's classes ({', '.join(loaded.labels)}) and the emotions of "
+                           f"{', '.join(map(str, datasets))} share {len(shared)} class(es) "
+                           f"({', '.join(shared) or 'none'}): nothing to score")
+    left_out = {"model_classes_without_clips": [label for label in loaded.labels if label not in shared],
+                "clips_of_other_emotions": {str(k): int(v) for k, v in unknown.items()}}
+    return clips, list(wanted), left_out
+
+
+def default_folder(model_path: str | Path, speakers: Sequence[str] | None = None, corpus: str | None = None) -> Path:
     """Where an evaluation goes without ``--output_dir``: ``evaluation/`` beside the checkpoint for its
-    own test actors, ``evaluation-actors-19-20/`` for ``--actors 19,20``."""
-    name = "evaluation" if not actors else "evaluation-actors-" + "-".join(f"{a:02d}" for a in actors)
+    own test speakers, ``evaluation-cremad/`` on another corpus, ``evaluation-speakers-19-20/`` for
+    ``--speakers 19,20``."""
+    name = "evaluation" + (f"-{corpus}" if corpus else "")
+    if speakers:
+        ids = [s.split(":")[-1] for s in speakers]
+        name += "-speakers-" + ("-".join(ids) if len(ids) <= 6 else f"{ids[0]}-to-{ids[-1]}-{len(ids)}")
     return Path(model_path).parent / name
 
 
@@ -105,27 +147,47 @@ def check_free(folder: Path, overwrite: bool) -> None:
                           f"elsewhere with --output_dir")
 
 
-def evaluate_checkpoint(model_path: str | Path, dataset_root: str | Path | None = None,
-                        actors: tuple[int, ...] | None = None, emotion_subset: str | None = None,
+def evaluate_checkpoint(model_path: str | Path, datasets: Sequence[Dataset | str] | None = None,
+                        speakers: Sequence[str] | None = None, emotion_subset: str | None = None,
                         output_dir: str | Path | None = None, batch_size: int = BATCH_SIZE, device: str = "auto",
-                        progress: bool = True, overwrite: bool = False) -> Evaluation:
+                        adapt: str = "all", progress: bool = True, overwrite: bool = False) -> Evaluation:
     """Evaluate one checkpoint and write metrics, predictions, figures and report into ``output_dir``
-    (an earlier evaluation there is replaced only with ``overwrite``)."""
-    out = Path(output_dir) if output_dir else default_folder(model_path, actors)
-    check_free(out, overwrite)
+    (an earlier evaluation there is replaced only with ``overwrite``).
+
+    ``datasets`` (``NAME=PATH``) default to the ones the model was trained on; on another corpus the
+    model is scored over the classes both share. For a model with speaker normalisation the headline
+    uses ``adapt`` (``all``: each speaker's own statistics; ``none``: cold start) and the report gives both.
+    """
+    datasets = [d if isinstance(d, Dataset) else Dataset.parse(d) for d in datasets] if datasets else None
     device = resolve_device(device)
     loaded = ckpt_io.load(model_path, device)
+    datasets = datasets or training_datasets(loaded)
     _check_subset(loaded, model_path, emotion_subset)
-    root = dataset_root or loaded.train_config.get("dataset_root") or synth.default_corpus(progress=progress)
-    clips, wanted = _test_clips(loaded, root, actors)
-    leaked = sorted(set(wanted) & (set(loaded.split.get("train", ())) | set(loaded.split.get("val", ()))))
+    if adapt not in ADAPT:
+        raise ConfigError(f"--adapt must be one of {', '.join(ADAPT)}, got {adapt!r}")
+    clips, wanted, left_out = _evaluation_clips(loaded, datasets, speakers, progress)
+    foreign = [d.corpus for d in datasets if d.corpus not in {t.corpus for t in training_datasets(loaded)}]
+    out = Path(output_dir) if output_dir else default_folder(model_path, wanted if speakers else None,
+                                                             "-".join(foreign) or None)
+    check_free(out, overwrite)
+    leaked = sorted(set(wanted) & (set(loaded.split.get("train", ())) | set(loaded.split.get("val", ()))),
+                    key=corpora.natural_key)
     if leaked:
-        log.warning("actors %s were used for training or model selection: their scores are not "
-                    "speaker-independent", ", ".join(f"{a:02d}" for a in leaked))
-    pred = predict_checkpoint(loaded, clips, batch_size, device, progress)
-    metrics = write_evaluation(pred, out, model_path=str(model_path), dataset_root=str(root),
-                               actors=wanted, leaked_actors=leaked)
+        log.warning("speakers %s were used for training or model selection: their scores are not "
+                    "speaker-independent", ", ".join(leaked))
+    protocols = (adapt, *[a for a in ADAPT if a != adapt]) if loaded.normalizer.speaker_norm else (adapt,)
+    predictions = predict_checkpoint(loaded, clips, batch_size, device, progress, protocols)
+    pred = predictions[adapt]
+    metrics = write_evaluation(pred, out, model_path=str(model_path), datasets=[str(d) for d in datasets],
+                               speakers=wanted, leaked_speakers=leaked, adapt=adapt, left_out=left_out,
+                               protocols=_protocol_scores(predictions))
     return Evaluation(metrics, pred, out)
+
+
+def _protocol_scores(predictions: dict[str, Predictions]) -> dict:
+    """UAR, accuracy and macro-F1 under each speaker-statistics protocol that was run."""
+    return {ADAPT[protocol]: {k: v for k, v in compute_metrics(p.y_true, p.probs, p.labels).items()
+                              if k in ("uar", "accuracy", "macro_f1")} for protocol, p in predictions.items()}
 
 
 def write_evaluation(pred: Predictions, out: Path, title: str = "Evaluation report", **meta) -> dict:
@@ -147,11 +209,11 @@ def fold_checkpoints(run_dir: Path) -> list[Path]:
     return [folder / "best_model.pt" for folder in splits.fold_folders(run_dir) if (folder / "best_model.pt").exists()]
 
 
-def evaluate_folds(run_dir: str | Path, dataset_root: str | Path | None = None, output_dir: str | Path | None = None,
-                   batch_size: int = BATCH_SIZE, device: str = "auto", progress: bool = True,
-                   overwrite: bool = False) -> dict:
-    """Evaluate every fold of a K-fold run on its own test actors: a summary table (mean ± std over
-    folds) and a full report of the predictions pooled over folds (every actor tested exactly once)."""
+def evaluate_folds(run_dir: str | Path, datasets: Sequence[Dataset | str] | None = None,
+                   output_dir: str | Path | None = None, batch_size: int = BATCH_SIZE, device: str = "auto",
+                   adapt: str = "all", progress: bool = True, overwrite: bool = False) -> dict:
+    """Evaluate every fold of a K-fold run on its own test speakers: a summary table (mean ± std over
+    folds) and a full report of the predictions pooled over folds (every speaker tested exactly once)."""
     run_dir = Path(run_dir)
     folds = fold_checkpoints(run_dir)
     if not folds:
@@ -161,15 +223,15 @@ def evaluate_folds(run_dir: str | Path, dataset_root: str | Path | None = None, 
         check_free(folder, overwrite)  # all of them before any work
     rows, parts = [], []
     for path in folds:
-        result = evaluate_checkpoint(path, dataset_root, batch_size=batch_size, device=device, progress=progress,
-                                     overwrite=overwrite)
-        rows.append({"split": path.parent.name, "test_actors": result.metrics["actors"],
+        result = evaluate_checkpoint(path, datasets, batch_size=batch_size, device=device, adapt=adapt,
+                                     progress=progress, overwrite=overwrite)
+        rows.append({"split": path.parent.name, "test_speakers": result.metrics["speakers"],
                      "clips": result.metrics["n_clips"], **{k: result.metrics[k] for k in FOLD_METRICS}})
         parts.append(result.predictions)
     pooled = write_evaluation(pool_predictions(parts), out / "pooled", title=f"Pooled over {len(folds)} folds",
                               model_path=str(run_dir / "fold*" / "best_model.pt"),
-                              dataset_root=result.metrics["dataset_root"],
-                              actors=sorted({int(a) for p in parts for a in p.clips["actor"]}))
+                              datasets=result.metrics["datasets"], adapt=adapt,
+                              speakers=corpora.speakers_of(pd.concat([p.clips for p in parts])))
     summary = fold_summary(rows, FOLD_METRICS)
     summary["pooled"] = {k: pooled[k] for k in ("labels", "accuracy", "uar", "macro_f1", "per_class",
                                                 "confusion_matrix")}

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import paths
 from ..data import audio, features
+from ..data.corpora.base import natural_key
 from ..data.labels import EMOTIONS
 
 EMOTION_COLOURS: dict[str, str] = {
@@ -25,6 +26,8 @@ EMOTION_COLOURS: dict[str, str] = {
     "disgust": "#6b8e23",
     "surprised": "#e87ac0",
 }
+
+GENDER_COLOURS = {"female": "#c47ab0", "male": "#5a8fc4", "unknown": "#999999"}
 
 STYLE = {
     "figure.dpi": 100,
@@ -87,9 +90,9 @@ def class_balance(clips):
     ax1.set_ylabel("clips")
     ax1.set_title("Clips per emotion (solid: normal, light: strong intensity)")
     ax1.tick_params(axis="x", rotation=30)
-    genders = clips.groupby("gender")["actor"].nunique()
-    ax2.bar(genders.index, genders.values, color=["#c47ab0", "#5a8fc4"][: len(genders)])
-    ax2.set_title("Actors per gender")
+    genders = clips.groupby("gender")["speaker"].nunique()
+    ax2.bar(genders.index, genders.values, color=[GENDER_COLOURS.get(g, "#999999") for g in genders.index])
+    ax2.set_title("Speakers per gender")
     fig.tight_layout()
     return fig
 
@@ -214,8 +217,10 @@ def projection(table, clips, colour_by: str = "emotion", method: str = "pca", se
             ax.scatter(xy[mask, 0], xy[mask, 1], s=10, color=EMOTION_COLOURS.get(emotion), label=emotion, alpha=0.8)
         ax.legend(fontsize=7, markerscale=1.5, ncol=2)
     else:
-        points = ax.scatter(xy[:, 0], xy[:, 1], s=10, c=values.astype(float), cmap="tab20", alpha=0.8)
-        fig.colorbar(points, ax=ax, label=colour_by)
+        names = sorted(set(values), key=natural_key)  # e.g. speakers: one colour each
+        codes = np.array([names.index(v) for v in values])
+        points = ax.scatter(xy[:, 0], xy[:, 1], s=10, c=codes, cmap="tab20", alpha=0.8)
+        fig.colorbar(points, ax=ax, label=f"{colour_by} ({len(names)})")
     ax.set_title(f"{method.upper()} of clip features, by {colour_by}")
     ax.set_xticks([])
     ax.set_yticks([])

@@ -8,6 +8,9 @@ import pandas as pd
 
 from ..errors import CheckpointError
 
+#: Corpus columns worth keeping beside each prediction (where the corpus has them).
+EXTRA_COLUMNS = ("intensity", "statement", "sentence", "repetition", "word", "text")
+
 
 @dataclass
 class Predictions:
@@ -25,8 +28,8 @@ class Predictions:
 
     def table(self) -> pd.DataFrame:
         """Clip rows plus true/predicted labels, confidence and one probability column per class."""
-        out = self.clips[["file", "path", "actor", "gender", "emotion", "intensity", "statement",
-                          "repetition"]].copy()
+        keep = [c for c in ("file", "path", "corpus", "speaker", "gender", "emotion", *EXTRA_COLUMNS) if c in self.clips]
+        out = self.clips[keep].copy()
         out["predicted"] = [self.labels[k] for k in self.y_pred]
         out["confidence"] = self.probs.max(1)
         out["p_true"] = self.probs[np.arange(len(self.y_true)), self.y_true]
@@ -37,7 +40,7 @@ class Predictions:
 
 
 def pool_predictions(parts: list[Predictions]) -> Predictions:
-    """One :class:`Predictions` of several evaluations with the same labels (e.g. every fold's test actors)."""
+    """One :class:`Predictions` of several evaluations with the same labels (e.g. every fold's test speakers)."""
     labels = parts[0].labels
     if any(p.labels != labels for p in parts):
         raise CheckpointError("cannot pool evaluations of models with different emotion classes")

@@ -4,13 +4,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..data import ravdess
+from ..data.corpora import ravdess
 from .metrics import classification_metrics
 from .predictions import Predictions
 
 
+#: Clip-table columns the report breaks accuracy down by, where the data have them.
+BREAKDOWNS = ("corpus", "intensity", "gender", "statement", "speaker")
+
+
 def breakdown(pred: Predictions, by: str) -> pd.DataFrame:
-    """Clips, accuracy and UAR per value of a clip-table column (intensity, gender, statement, actor)."""
+    """Clips, accuracy and UAR per value of a clip-table column (corpus, intensity, gender, speaker, ...)."""
     rows = []
     for value, idx in pred.clips.groupby(by).indices.items():
         m = classification_metrics(pred.y_true[idx], pred.y_pred[idx], len(pred.labels))
@@ -34,7 +38,7 @@ def confident_mistakes(pred: Predictions, top: int = 10) -> pd.DataFrame:
     """Wrong predictions with the highest confidence, with their files."""
     table = pred.table()
     wrong = table[~table["correct"]].sort_values("confidence", ascending=False).head(top)
-    return wrong[["file", "path", "actor", "emotion", "predicted", "confidence", "p_true"]].reset_index(drop=True)
+    return wrong[["file", "path", "speaker", "emotion", "predicted", "confidence", "p_true"]].reset_index(drop=True)
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -55,21 +59,22 @@ def _md_table(frame: pd.DataFrame) -> str:
 
 def _headline(metrics: dict, labels: list[str], title: str) -> list[str]:
     """The report's title, what was evaluated (and whether it is speaker-independent), the headline table."""
-    actors = " ".join(f"{a:02d}" for a in metrics["actors"])
-    leaked = metrics.get("leaked_actors") or []
+    speakers = _speaker_list(metrics["speakers"])
+    leaked = metrics.get("leaked_speakers") or []
     kind = "Speaker-independent evaluation" if not leaked else "Evaluation (**not speaker-independent**)"
     lines = [
         f"# {title}",
         "",
-        f"{kind} of `{metrics['model_path']}` on actors {actors} "
+        f"{kind} of `{metrics['model_path']}` on speakers {speakers} "
         f"({metrics['n_clips']} clips, {len(labels)} classes: {', '.join(labels)}), "
-        f"dataset `{metrics['dataset_root']}`.",
+        f"data {', '.join(f'`{d}`' for d in metrics['datasets'])}.",
         "",
     ]
     if leaked:
-        lines += [f"> **Warning.** Actors {' '.join(f'{a:02d}' for a in leaked)} were used to train the model or "
-                  f"to choose its epoch: their scores measure how well it knows these voices, not how it does "
-                  f"on a new speaker, and overstate its accuracy.", ""]
+        lines += [f"> **Warning.** Speakers {', '.join(leaked)} were used to train the model or to choose its "
+                  f"epoch: their scores measure how well it knows these voices, not how it does on a new "
+                  f"speaker, and overstate its accuracy.", ""]
+    lines += _left_out(metrics.get("left_out") or {})
     lines += [
         "## Headline",
         "",
@@ -83,7 +88,42 @@ def _headline(metrics: dict, labels: list[str], title: str) -> list[str]:
         f"| clips | {metrics['n_clips']} |",
         "",
     ]
-    return lines
+    return lines + _protocols(metrics)
+
+
+def _speaker_list(speakers: list[str]) -> str:
+    """``ravdess:01-04`` style for a run of numbered speakers of one corpus, else the ids."""
+    corpora = {s.split(":", 1)[0] for s in speakers}
+    locals_ = [s.split(":", 1)[1] for s in speakers]
+    if len(corpora) == 1 and len(speakers) > 2 and all(x.isdigit() for x in locals_):
+        numbers = sorted(int(x) for x in locals_)
+        if numbers == list(range(numbers[0], numbers[-1] + 1)):
+            return f"{next(iter(corpora))}:{locals_[0]}-{locals_[-1]}"
+    return ", ".join(speakers)
+
+
+def _left_out(left_out: dict) -> list[str]:
+    """What a cross-corpus evaluation could not score: model classes the data lack, clips of other emotions."""
+    lines = []
+    if left_out.get("model_classes_without_clips"):
+        lines.append(f"The model's classes {', '.join(left_out['model_classes_without_clips'])} have no clips in "
+                     f"these data: scores are over the classes both share, the model's probabilities renormalised "
+                     f"over them.")
+    if left_out.get("clips_of_other_emotions"):
+        counts = ", ".join(f"{n} {e}" for e, n in left_out["clips_of_other_emotions"].items())
+        lines.append(f"Clips of emotions the model does not know are left out: {counts}.")
+    return lines + [""] if lines else []
+
+
+def _protocols(metrics: dict) -> list[str]:
+    """Both speaker-statistics protocols of a speaker-normalised model, side by side."""
+    protocols = metrics.get("protocols") or {}
+    if len(protocols) < 2:
+        return []
+    names = {"adapted": "each speaker's own statistics (all their clips, unlabelled)",
+             "cold_start": "cold start (the training data's statistics: nothing of the speaker)"}
+    table = pd.DataFrame([{"speaker statistics": names[k], **v} for k, v in protocols.items()])
+    return ["## Speaker statistics", "", f"The headline uses `--adapt {metrics['adapt']}`.", "", _md_table(table), ""]
 
 
 def render_report(metrics: dict, pred: Predictions, title: str) -> str:
@@ -103,14 +143,13 @@ def render_report(metrics: dict, pred: Predictions, title: str) -> str:
                                               for k in ("precision", "recall", "f1", "roc_auc", "support")}}
                         for label in labels])
     lines += [_md_table(per), ""]
-    for by, heading in (("intensity", "intensity"), ("gender", "gender"), ("statement", "statement"),
-                        ("actor", "actor")):
+    for by in BREAKDOWNS:
+        if by not in pred.clips or pred.clips[by].isna().all() or (by == "corpus" and pred.clips[by].nunique() < 2):
+            continue
         table = breakdown(pred, by)
-        if by == "actor":
-            table["actor"] = table["actor"].map(lambda a: f"{a:02d}")
-        if by == "statement":
-            table["statement"] = table["statement"].map(lambda s: f"{s:02d} {ravdess.STATEMENTS[int(s)]}")
-        lines += [f"## Accuracy by {heading}", "", _md_table(table), ""]
+        if by == "statement" and set(pred.clips["corpus"]) <= {"ravdess", "synthetic"}:
+            table["statement"] = table["statement"].map(lambda s: f"{int(s):02d} {ravdess.STATEMENTS[int(s)]}")
+        lines += [f"## Accuracy by {by}", "", _md_table(table), ""]
     pairs = confused_pairs(np.asarray(metrics["confusion_matrix"]), labels)
     lines += ["## Most confused pairs", "", "True emotion -> predicted emotion, with the share of the true "
               "class's clips that went there.", "", _md_table(pairs) if len(pairs) else "No confusions.", ""]
@@ -129,16 +168,16 @@ def render_report(metrics: dict, pred: Predictions, title: str) -> str:
 def render_fold_summary(summary: dict, run_dir, metrics) -> str:
     """``summary.md`` of a K-fold evaluation: the per-fold table with mean ± std, and the pooled scores."""
     table = pd.DataFrame(summary["per_fold"])
-    table["test_actors"] = table["test_actors"].map(lambda actors: " ".join(f"{a:02d}" for a in actors))
-    mean_row = {"split": "mean ± std", "test_actors": "", "clips": int(table["clips"].sum()),
+    table["test_speakers"] = table["test_speakers"].map(_speaker_list)
+    mean_row = {"split": "mean ± std", "test_speakers": "", "clips": int(table["clips"].sum()),
                 **{k: f"{summary[k]['mean']:.4f} ± {summary[k]['std']:.4f}" for k in metrics}}
     pooled = summary["pooled"]
     folds = list(table["split"])
     return "\n".join([
         "# K-fold evaluation summary", "",
-        f"{summary['folds']} speaker-independent folds of `{run_dir}`, each model tested on its own held-out actors.",
+        f"{summary['folds']} speaker-independent folds of `{run_dir}`, each model tested on its own held-out speakers.",
         "", _md_table(pd.concat([table, pd.DataFrame([mean_row])], ignore_index=True)), "",
-        f"Pooled over folds (every actor tested once): UAR {pooled['uar']:.4f}, accuracy "
+        f"Pooled over folds (every speaker tested once): UAR {pooled['uar']:.4f}, accuracy "
         f"{pooled['accuracy']:.4f}, macro-F1 {pooled['macro_f1']:.4f}; [full report](pooled/report.md).", "",
         "![pooled confusion matrix](pooled/confusion_matrix.png)", "",
         "Per-fold reports: " + ", ".join(f"[{name}](../{name}/evaluation/report.md)" for name in folds), ""])

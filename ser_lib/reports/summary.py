@@ -1,7 +1,7 @@
 """The K-fold summary: one schema for ``summary.json``, whether training or evaluation writes it.
 
 ``{"folds": K, "uar": {"mean", "std"}, "accuracy": {...}, ..., "per_fold": [row, ...]}`` where each
-row has the fold's ``split`` name, its ``test_actors`` and its metrics (training adds ``best_epoch``
+row has the fold's ``split`` name, its ``test_speakers`` and its metrics (training adds ``best_epoch``
 and ``val_uar``; evaluation adds ``clips``, ``roc_auc_macro`` and ``ece``, and a ``pooled`` report).
 """
 from __future__ import annotations

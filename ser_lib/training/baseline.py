@@ -37,20 +37,20 @@ def feature_table(clips: pd.DataFrame, cache: bool = True, workers: int | None =
     return pd.DataFrame(rows, index=clips.index)
 
 
-def speaker_normalize(table: pd.DataFrame, actors: pd.Series) -> pd.DataFrame:
+def speaker_normalize(table: pd.DataFrame, speakers: pd.Series) -> pd.DataFrame:
     """Z-normalise every feature within each speaker (uses only that speaker's own, unlabelled clips)."""
-    values = normalize_by_speaker(table.to_numpy(dtype=np.float64), np.asarray(actors))
+    values = normalize_by_speaker(table.to_numpy(dtype=np.float64), np.asarray(speakers))
     return pd.DataFrame(values, index=table.index, columns=table.columns)
 
 
-def cross_validate(table: pd.DataFrame, clips: pd.DataFrame, split: str = "actor", folds: int | None = 5,
+def cross_validate(table: pd.DataFrame, clips: pd.DataFrame, split: str = "speaker", folds: int | None = 5,
                    seed: int = 0, C: float = 0.5) -> dict:
     """Accuracy and UAR of a logistic regression over ``folds`` folds (means, per fold, pooled confusion,
-    and each fold's test actors for ``split="actor"``).
+    and each fold's test speakers for ``split="speaker"``).
 
-    ``split="actor"`` holds out whole actors (speaker-independent; ``folds=None`` with all 24
-    actors gives the EmoBox folds); ``split="random"`` shuffles clips into folds regardless of who
-    speaks, the mistake that inflates published RAVDESS numbers.
+    ``split="speaker"`` holds out whole speakers (speaker-independent; ``folds=None`` with the 24
+    RAVDESS actors gives the EmoBox folds); ``split="random"`` shuffles clips into folds regardless of
+    who speaks, the mistake that inflates published RAVDESS numbers.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, confusion_matrix, recall_score
@@ -59,16 +59,16 @@ def cross_validate(table: pd.DataFrame, clips: pd.DataFrame, split: str = "actor
 
     x = table.to_numpy()
     y = clips["emotion"].to_numpy()
-    if split == "actor":
-        actors = sorted(clips["actor"].unique())
-        groups = splits.kfold_groups(actors, None if folds is None else min(folds, len(actors)))
-        test_masks = [clips["actor"].isin(g).to_numpy() for g in groups]
+    if split == "speaker":
+        speakers = clips["speaker"].unique()
+        groups = splits.kfold_groups(speakers, None if folds is None else min(folds, len(speakers)))
+        test_masks = [clips["speaker"].isin(g).to_numpy() for g in groups]
     elif split == "random":
         groups = None
         order = np.random.default_rng(seed).permutation(len(clips))
         test_masks = [np.isin(np.arange(len(clips)), part) for part in np.array_split(order, folds or 5)]
     else:
-        raise ValueError(f"split must be 'actor' or 'random', got {split!r}")
+        raise ValueError(f"split must be 'speaker' or 'random', got {split!r}")
     labels = [e for e in EMOTIONS if e in set(y)]
     accs, uars = [], []
     pooled = np.zeros((len(labels), len(labels)), dtype=int)
@@ -81,4 +81,4 @@ def cross_validate(table: pd.DataFrame, clips: pd.DataFrame, split: str = "actor
         pooled += confusion_matrix(y[test], pred, labels=labels)
     return {"accuracy": float(np.mean(accs)), "uar": float(np.mean(uars)), "uar_std": float(np.std(uars)),
             "per_fold_uar": [float(u) for u in uars], "confusion": pooled, "labels": labels,
-            "test_actors": [list(g) for g in groups] if groups is not None else None}
+            "test_speakers": [list(g) for g in groups] if groups is not None else None}

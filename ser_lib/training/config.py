@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 
 from ..data.audio import AudioSettings
 from ..data.augment import SpecAugment, WaveAugment
 from ..data.features import descriptor_names
-from ..data.labels import SUBSETS
-from ..data.splits import DEFAULT_TEST_ACTORS, DEFAULT_VAL_ACTORS, parse_actor_list
+from ..data.corpora import CORPORA, Dataset, datasets_of
+from ..data.labels import SHARED, SUBSETS
+from ..data.splits import DEFAULT_TEST_SPEAKERS, DEFAULT_VAL_SPEAKERS, parse_speakers
 from ..errors import ConfigError
 from ..model.backbone import FREEZE_CHOICES, is_backbone_name
 from ..model.ser_model import ModelConfig
@@ -38,14 +40,21 @@ class TrainConfig:
     """All options of a training run (``python -m ser_lib train -h`` lists them with this help)."""
 
     # data
-    dataset_root: str | None = option(None, "RAVDESS-layout folder (default: the built-in synthetic corpus)")
+    dataset: tuple[str, ...] = option((), "a dataset as NAME=PATH, repeatable to train on several corpora "
+                                          f"({', '.join(CORPORA)}; default: the built-in synthetic corpus)",
+                                      append=True, metavar="NAME=PATH")
+    dataset_root: str | None = option(None, "a RAVDESS folder: the same as --dataset ravdess=PATH")
     output_dir: str = option("runs/latest", "run folder")
-    emotion_subset: str = option("all", "emotion classes: all (8), basic6 or basic4", choices=tuple(SUBSETS))
-    test_actors: tuple[int, ...] = option(DEFAULT_TEST_ACTORS, "test actors of the fixed split, e.g. 21-24",
-                                          parse=parse_actor_list)
-    val_actors: tuple[int, ...] = option(DEFAULT_VAL_ACTORS, "validation actors of the fixed split, e.g. 19,20",
-                                         parse=parse_actor_list)
-    folds: int | None = option(None, "actor-wise K-fold cross-validation instead of the fixed split")
+    emotion_subset: str = option("all", "emotion classes: all (8), basic6, basic4, or shared (the emotions every "
+                                        "dataset has)", choices=(*SUBSETS, SHARED))
+    test_speakers: tuple[str, ...] = option(DEFAULT_TEST_SPEAKERS, "test speakers of the fixed split, e.g. 21-24 "
+                                            "or cremad:1001-1010", parse=parse_speakers)
+    val_speakers: tuple[str, ...] = option(DEFAULT_VAL_SPEAKERS, "validation speakers of the fixed split, e.g. "
+                                           "19,20 (none: no validation)", parse=parse_speakers)
+    test_corpus: str | None = option(None, "hold out this whole corpus as the test set; the others train")
+    folds: int | None = option(None, "speaker-wise K-fold cross-validation (within each corpus) instead of the "
+                                     "fixed split")
+    corpus_balance: bool = option(False, "draw as many training clips from each corpus (sampling with replacement)")
     max_seconds: float = option(AudioSettings.max_seconds,
                                 "crop length in seconds (random crops in training, centre crops otherwise)")
     trim_db: float | None = option(AudioSettings.trim_db, "trim leading/trailing audio this far (dB) below the "
@@ -107,11 +116,21 @@ class TrainConfig:
             (self.max_seconds > 0.5, "--max_seconds must be above 0.5"),
             (self.gender_weight >= 0, "--gender_weight must not be negative"),
             (self.folds is None or self.folds >= 2, "--folds needs at least 2"),
+            (not (self.folds and self.test_corpus), "--folds and --test_corpus are two different splits: give one"),
             (self.num_workers >= 0, "--num_workers must not be negative"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+    def resolved(self) -> "TrainConfig":
+        """The config with its dataset folders as absolute paths (a resume from elsewhere compares equal)."""
+        root = str(Path(self.dataset_root).expanduser().resolve()) if self.dataset_root else None
+        return replace(self, dataset_root=root, dataset=tuple(str(Dataset.parse(t)) for t in self.dataset))
+
+    def datasets(self) -> list[Dataset]:
+        """The run's datasets (``--dataset_root`` is ``--dataset ravdess=PATH``; none: the synthetic corpus)."""
+        return datasets_of(self.dataset, self.dataset_root) or [Dataset("synthetic")]
 
     @property
     def has_backbone(self) -> bool:

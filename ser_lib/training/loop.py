@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..data.dataset import ClipDataset, to_device
+from ..data.dataset import IGNORE, ClipDataset, to_device
 from ..errors import TrainingError
 from ..inference.batch import predict_dataset
 from ..model.ser_model import SERModel
@@ -61,8 +61,9 @@ class Trainer:
         out = self.model(batch["wave"], batch["lengths"], spec_augment=augment, **batch["inputs"])
         loss_e = self.emotion_loss(out.emotion_logits.float(), batch["emotion"])
         loss_g = torch.zeros((), device=loss_e.device)
-        if out.gender_logits is not None:
-            loss_g = self.gender_loss(out.gender_logits.float(), batch["gender"])
+        known = batch["gender"] != IGNORE  # clips whose speaker's gender is unknown teach the gender head nothing
+        if out.gender_logits is not None and bool(known.any()):
+            loss_g = self.gender_loss(out.gender_logits.float()[known], batch["gender"][known])
         loss = loss_e + self.config.gender_weight * loss_g
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss.item()}")
@@ -121,6 +122,7 @@ class Trainer:
         y, probs = out["emotion"], out["probs"]
         metrics = classification_metrics(y, probs.argmax(1), probs.shape[1])
         metrics["loss"] = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1.0))))
-        if out["gender_probs"] is not None:
-            metrics["gender_accuracy"] = float((out["gender_probs"].argmax(1) == out["gender"]).mean())
+        known = out["gender"] != IGNORE
+        if out["gender_probs"] is not None and known.any():
+            metrics["gender_accuracy"] = float((out["gender_probs"].argmax(1) == out["gender"])[known].mean())
         return metrics

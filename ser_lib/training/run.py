@@ -1,8 +1,8 @@
 """Training runs: ``python -m ser_lib train`` (notebook 04 runs the same :func:`train`).
 
-One run trains on the training actors of a split, selects the epoch with the best validation UAR
-(early stopping) and reports the test actors' metrics with that model; ``--folds K`` repeats this
-over actor-wise folds and summarises. :mod:`~ser_lib.training.setup` prepares the pieces,
+One run trains on the training speakers of a split, selects the epoch with the best validation UAR
+(early stopping) and reports the test speakers' metrics with that model; ``--folds K`` repeats this
+over speaker-wise folds and summarises. :mod:`~ser_lib.training.setup` prepares the pieces,
 :mod:`~ser_lib.training.loop` runs the epochs, :mod:`~ser_lib.training.run_folder` writes the
 files. Randomness of epoch ``e`` is derived from ``(seed, e)``, so ``--resume`` after an
 interruption replays the remaining epochs exactly as an uninterrupted run would.
@@ -24,9 +24,7 @@ import torch
 from tqdm import tqdm
 
 from .. import paths
-from ..data import ravdess
 from ..data.dataset import ClipDataset, EpochSampler, collate
-from ..data.labels import subset_labels
 from ..data.splits import Split
 from ..errors import CheckpointError, TrainingError
 from ..model import checkpoint
@@ -44,7 +42,6 @@ from .run_folder import (
     check_output_dir,
     clear_run,
     git_commit,
-    resolved,
     versions,
 )
 from .setup import (
@@ -70,12 +67,12 @@ def train(config: TrainConfig) -> dict:
     A run that fails before its first epoch removes the folder it created.
     """
     config.validate()
-    config = resolved(replace(config, epochs=min(config.epochs, 2)) if config.quick else config)
+    config = (replace(config, epochs=min(config.epochs, 2)) if config.quick else config).resolved()
     accelerator = make_accelerator(config)
-    root, clips = scan_dataset(config)
-    split_list = run_splits(config, ravdess.actors_of(clips))
+    root, clips, labels = scan_dataset(config)
+    split_list = run_splits(config, clips)
     for split in split_list:
-        check_split(config, clips, subset_labels(config.emotion_subset), split)
+        check_split(config, clips, labels, split)
     changes = check_output_dir(config)
     encoder = load_backbone(config.backbone) if config.has_backbone else None
     out = Path(config.output_dir).expanduser()
@@ -86,7 +83,7 @@ def train(config: TrainConfig) -> dict:
             if main and not config.resume and (removed := clear_run(out)):  # --overwrite, or an untrained run
                 log.info("replaced the earlier run in %s (%s)", out, ", ".join(removed))
             accelerator.wait_for_everyone()
-            data = load_run_data(config, root, clips)
+            data = load_run_data(config, root, clips, labels)
             return _train_splits(config, data, split_list, out, accelerator, encoder, changes)
         except BaseException:
             if created and not any(out.rglob("last.pt")):  # nothing to resume: leave no empty run behind
@@ -177,13 +174,15 @@ class SplitRun:
             [data.waves[i] for i in train_idx], [paths_[i] for i in train_idx], mel_settings=self.model.config.mel,
             audio=config.audio_settings(), speaker_norm=config.speaker_norm, spectrogram=config.spectrogram,
             descriptors=config.descriptors)
-        inputs = self.normalizer.inputs(data.waves, paths_, data.clips["actor"].tolist())
+        inputs = self.normalizer.inputs(data.waves, paths_, data.clips["speaker"].tolist())
         states_cache = self._states_cache()
         self.sets = {name: self._dataset(name, inputs, states_cache) for name in ("train", "val", "test")
                      if name == "train" or len(self.parts[name])}
-        sampler = EpochSampler(self.sets["train"].labels, shuffle=True, seed=config.seed,
-                               balanced=config.balance == "sampler", rank=accelerator.process_index,
-                               world=accelerator.num_processes)
+        train_set = self.sets["train"]
+        balance_by = ([train_set.labels] if config.balance == "sampler" else []) + \
+            ([train_set.clips["corpus"].to_numpy()] if config.corpus_balance else [])
+        sampler = EpochSampler(len(train_set), shuffle=True, seed=config.seed, balance_by=balance_by,
+                               rank=accelerator.process_index, world=accelerator.num_processes)
         self.loader = torch.utils.data.DataLoader(self.sets["train"], batch_size=config.batch_size, sampler=sampler,
                                                   collate_fn=collate, num_workers=config.num_workers)
         steps = min(2, len(self.loader)) if config.quick else len(self.loader)
@@ -257,7 +256,7 @@ class SplitRun:
         best = checkpoint.read(folder.best)
         self.trainer.unwrapped.load_state_dict(best["state_dict"])
         test = self.trainer.evaluate(self.sets["test"]) if "test" in self.sets else {}
-        result = {"split": self.split.name, "test_actors": list(self.split.test), "best_epoch": progress.best_epoch + 1,
+        result = {"split": self.split.name, "test_speakers": list(self.split.test), "best_epoch": progress.best_epoch + 1,
                   "val_uar": progress.best_uar, **test}
         if self.accelerator.is_main_process:
             best["metrics"]["test"] = test

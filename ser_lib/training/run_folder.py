@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 
 from .. import paths
+from ..data.corpora import Dataset
 from ..data.splits import fold_folders
 from ..errors import ConfigError, TrainingError
 from ..model import checkpoint
@@ -114,7 +115,7 @@ class RunFolder:
             best = history[history["epoch"] == manifest["best_epoch"] - 1]
             if "val_uar" in history and len(best):
                 val_uar = float(best["val_uar"].iloc[0])
-        return {"split": manifest["split"]["name"], "test_actors": manifest["split"]["test"],
+        return {"split": manifest["split"]["name"], "test_speakers": manifest["split"]["test"],
                 "best_epoch": manifest["best_epoch"], "val_uar": val_uar, **manifest["test_metrics"]}
 
     # -- the manifest over sessions ----------------------------------------------------------------
@@ -214,17 +215,12 @@ def check_output_dir(config: TrainConfig) -> dict:
 
 
 def _comparable(saved: dict) -> dict:
-    """A saved config with its dataset root resolved, as :func:`resolved` resolves a new one."""
+    """A saved config with its dataset folders resolved, as :meth:`TrainConfig.resolved` resolves a new one."""
     root = saved.get("dataset_root")
-    return {**saved, "dataset_root": str(Path(root).expanduser().resolve()) if root else root}
-
-
-def resolved(config: TrainConfig) -> TrainConfig:
-    """The config with its dataset root as an absolute path (so a resume from elsewhere compares equal)."""
-    from dataclasses import replace
-
-    root = config.dataset_root
-    return replace(config, dataset_root=str(Path(root).expanduser().resolve())) if root else config
+    resolved = {"dataset_root": str(Path(root).expanduser().resolve()) if root else root}
+    if "dataset" in saved:
+        resolved["dataset"] = [str(Dataset.parse(text)) for text in saved["dataset"]]
+    return {**saved, **resolved}
 
 
 def _check_writable(out: Path) -> None:

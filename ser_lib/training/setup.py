@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from ..data import labels as emotion_labels
-from ..data import ravdess, splits, synth
+from ..data import corpora, splits
 from ..data.dataset import load_table
 from ..devices import resolve_device
 from ..errors import ConfigError, SplitError
@@ -41,46 +41,53 @@ class RunData:
 
     def parts(self, split: splits.Split) -> dict[str, np.ndarray]:
         """Row indices of the clips of each part of ``split``."""
-        return {name: np.flatnonzero(self.clips["actor"].isin(getattr(split, name)).to_numpy())
+        return {name: np.flatnonzero(self.clips["speaker"].isin(getattr(split, name)).to_numpy())
                 for name in ("train", "val", "test")}
 
 
-def scan_dataset(config: TrainConfig) -> tuple[str, pd.DataFrame]:
-    """The dataset root and its clip table of the run's emotions (fast: headers only), so a wrong
-    root is reported before anything slow happens."""
-    root = config.dataset_root or str(synth.default_corpus(progress=config.progress))
-    result = ravdess.scan(root)
+def scan_dataset(config: TrainConfig) -> tuple[str, pd.DataFrame, list[str]]:
+    """The datasets, their clip table of the run's emotions and the run's classes (fast: headers only),
+    so a wrong folder or an emotion a corpus lacks is reported before anything slow happens."""
+    datasets = config.datasets()
+    result = corpora.scan(datasets, progress=config.progress)
+    for note in result.notes:
+        log.warning(note)
     if result.problems:
-        log.warning("%d files of %s are not used (run `python -m ser_lib index --dataset_root %s` for the list)",
-                    len(result.problems), root, root)
-    return str(root), emotion_labels.select(result.clips, emotion_labels.subset_labels(config.emotion_subset))
+        log.warning("%d files are not used (`python -m ser_lib index` with the same --dataset options lists them)",
+                    len(result.problems))
+    labels = emotion_labels.for_data(config.emotion_subset, result.clips)
+    return ", ".join(map(str, datasets)), emotion_labels.select(result.clips, labels), labels
 
 
-def load_run_data(config: TrainConfig, root: str, clips: pd.DataFrame) -> RunData:
+def load_run_data(config: TrainConfig, root: str, clips: pd.DataFrame, labels: list[str]) -> RunData:
     """Decode every clip of the run (failures are reported and left out)."""
     clips, waves, failures = load_table(clips, config.audio_settings(), progress=config.progress)
-    return RunData(clips, waves, emotion_labels.subset_labels(config.emotion_subset), root, failures)
+    return RunData(clips, waves, labels, root, failures)
 
 
-def run_splits(config: TrainConfig, actors: list[int]) -> list[splits.Split]:
-    """The fixed split, or the K folds, of the run."""
+def run_splits(config: TrainConfig, clips: pd.DataFrame) -> list[splits.Split]:
+    """The fixed split, the held-out corpus, or the K folds of the run."""
+    speakers = corpora.speakers_of(clips)
+    genders = clips.groupby("speaker")["gender"].first().to_dict()
     if config.folds:
-        return splits.kfold_splits(actors, config.folds)
-    return [splits.fixed_split(actors, config.test_actors, config.val_actors)]
+        return splits.kfold_splits(speakers, genders, config.folds)
+    if config.test_corpus:
+        return [splits.corpus_split(speakers, genders, config.test_corpus)]
+    return [splits.fixed_split(speakers, config.test_speakers, config.val_speakers)]
 
 
 def check_split(config: TrainConfig, clips: pd.DataFrame, labels: list[str], split: splits.Split) -> None:
     """Refuse a split that cannot train: a class without training clips, no test clips, a batch too large."""
-    parts = {name: clips[clips["actor"].isin(getattr(split, name))] for name in ("train", "test")}
+    parts = {name: clips[clips["speaker"].isin(getattr(split, name))] for name in ("train", "test")}
     missing = [label for label in labels if label not in set(parts["train"]["emotion"])]
     if missing:
         raise SplitError(
-            f"{split.name}: no training clips for {', '.join(missing)} among actors "
-            f"{', '.join(f'{a:02d}' for a in split.train)} (subset {config.emotion_subset}); "
-            f"choose another --emotion_subset or other actors"
+            f"{split.name}: no training clips for {', '.join(missing)} among speakers "
+            f"{', '.join(split.train)} (subset {config.emotion_subset}); choose another --emotion_subset or "
+            f"other speakers"
         )
     if not len(parts["test"]):
-        raise SplitError(f"{split.name}: the test actors have no clips in this dataset")
+        raise SplitError(f"{split.name}: the test speakers have no clips in this dataset")
     if config.batch_size > len(parts["train"]):
         raise ConfigError(f"--batch_size {config.batch_size} is larger than the {len(parts['train'])} training "
                           f"clips; use at most {len(parts['train'])}")

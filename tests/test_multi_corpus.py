@@ -1,0 +1,94 @@
+"""Training on several corpora at once, holding one out, and evaluating a model on another corpus."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import corpus_fixtures as fx
+from ser_lib import training
+from ser_lib.errors import SplitError
+from ser_lib.reports import evaluation
+from conftest import small_train_config
+
+
+@pytest.fixture(scope="module")
+def cremad(tmp_path_factory):
+    return fx.cremad(tmp_path_factory.mktemp("cremad"), actors=(1001, 1002, 1003, 1004, 1005, 1006))
+
+
+def test_kfold_over_two_corpora(corpus8, cremad, tmp_path):
+    config = small_train_config(corpus8, tmp_path / "cv", dataset=(f"cremad={cremad}",), emotion_subset="shared",
+                                folds=2, quick=True, corpus_balance=True)
+    summary = training.train(config)
+    for fold in summary["per_fold"]:
+        corpora_tested = {s.split(":")[0] for s in fold["test_speakers"]}
+        assert corpora_tested == {"ravdess", "cremad"}  # every fold tests speakers of both corpora
+    manifest = json.loads((tmp_path / "cv" / "fold1" / "manifest.json").read_text())
+    assert manifest["labels"] == ["neutral", "happy", "sad", "angry", "fearful", "disgust"]
+    split = manifest["split"]
+    assert not set(split["train"]) & set(split["test"]) and not set(split["val"]) & set(split["test"])
+    assert any(s.startswith("cremad:") for s in split["val"]) and any(s.startswith("ravdess:") for s in split["val"])
+
+
+def test_an_emotion_a_corpus_lacks_is_refused_not_dropped(corpus8, cremad, tmp_path):
+    with pytest.raises(SplitError, match="cremad has no calm, surprised.*--emotion_subset shared"):
+        training.train(small_train_config(corpus8, tmp_path / "run", dataset=(f"cremad={cremad}",),
+                                          emotion_subset="all", folds=2, quick=True))
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_held_out_corpus_is_the_test_set_and_another_corpus_is_scored_on_shared_classes(corpus8, cremad, tmp_path):
+    run = tmp_path / "run"
+    result = training.train(small_train_config(corpus8, run, dataset=(f"cremad={cremad}",), emotion_subset="basic4",
+                                               test_corpus="cremad", quick=True))
+    assert result["split"] == "test-cremad" and all(s.startswith("cremad:") for s in result["test_speakers"])
+    # the RAVDESS-layout model of the session evaluated on CREMA-D, which has no calm nor surprise: the 8
+    # classes of a model meet 6 emotions, scored over the ones they share
+    model = run / "best_model.pt"
+    other = evaluation.evaluate_checkpoint(model, [f"cremad={cremad}"], progress=False)
+    assert other.folder == run / "evaluation"  # cremad was a training corpus here: its test speakers
+    eight = tmp_path / "eight"
+    training.train(small_train_config(corpus8, eight, emotion_subset="all", quick=True))
+    cross = evaluation.evaluate_checkpoint(eight / "best_model.pt", [f"cremad={cremad}"], progress=False)
+    metrics = cross.metrics
+    assert cross.folder == eight / "evaluation-cremad" and metrics["labels"] == [
+        "neutral", "happy", "sad", "angry", "fearful", "disgust"]
+    assert metrics["left_out"]["model_classes_without_clips"] == ["calm", "surprised"]
+    assert metrics["n_clips"] == 6 * 6 * 2 and len(metrics["speakers"]) == 6  # every CREMA-D speaker
+    assert np.allclose(cross.predictions.probs.sum(1), 1.0, atol=1e-5)  # renormalised over the shared classes
+    assert set(metrics["protocols"]) == {"adapted", "cold_start"}
+    report = (cross.folder / "report.md").read_text()
+    assert "calm, surprised have no clips in these data" in report and "cold start" in report
+
+
+def test_cli_evaluate_on_another_corpus_and_a_corpus_with_no_shared_class(trained_run, tmp_path, cremad):
+    run = subprocess.run([sys.executable, "-m", "ser_lib", "evaluate", "--model_path", str(trained_run),
+                          "--dataset", f"cremad={cremad}", "--adapt", "none", "--no_progress"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "4 classes" in run.stdout and "cold start: UAR" in run.stdout and "adapted: UAR" in run.stdout
+    metrics = json.loads((trained_run / "evaluation-cremad" / "metrics.json").read_text())
+    assert metrics["adapt"] == "none" and metrics["uar"] == metrics["protocols"]["cold_start"]["uar"]
+    assert metrics["left_out"]["clips_of_other_emotions"] == {"fearful": 12, "disgust": 12}
+    odd = tmp_path / "odd"
+    fx.tone(odd / "calm" / "a.wav", "calm")
+    fx.tone(odd / "surprised" / "b.wav", "surprised")
+    run = subprocess.run([sys.executable, "-m", "ser_lib", "evaluate", "--model_path", str(trained_run),
+                          "--dataset", f"folder={odd}", "--no_progress"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "share 0 class(es)" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_unknown_genders_train_without_the_gender_loss_going_wrong(tmp_path):
+    data = tmp_path / "mine"
+    for speaker in ("ann", "bob", "cat", "dan"):
+        for emotion in ("neutral", "happy", "sad", "angry"):
+            for take in range(3):
+                fx.tone(data / speaker / emotion / f"{take}.wav", emotion, speaker=take)
+    result = training.train(small_train_config(tmp_path, tmp_path / "run", dataset_root=None,
+                                               dataset=(f"folder={data}",), test_speakers=("folder:dan",),
+                                               val_speakers=("folder:cat",), epochs=2, batch_size=8))
+    history = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert np.isfinite(result["loss"]) and history["status"] == "finished"
+    assert "gender_accuracy" not in result  # nobody's gender is known: nothing to score
