@@ -56,7 +56,7 @@ train: install
 
 evaluate: install
 	$(PAPERMILL) notebooks/05_evaluation.ipynb $(RUN)/05_evaluation.ipynb -p run_dir $(abspath $(RUN)) \
-		$(if $(DATASET_ROOT),-p dataset_root $(abspath $(DATASET_ROOT)))
+		$(if $(DATASET_ROOT),-p dataset ravdess=$(abspath $(DATASET_ROOT)))
 	@echo "report: $(RUN)/evaluation/report.md (executed notebook: $(RUN)/05_evaluation.ipynb)"
 
 lab: install

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ser_lib.data import labels, ravdess
+from ser_lib.data import corpora, labels
 from ser_lib.training import TrainConfig, train
 
 CONFIGS: dict[str, dict] = {
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/accuracy")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    actors = ravdess.actors_of(ravdess.index(args.dataset_root))
+    actors = [int(s.split(":")[1]) for s in corpora.speakers_of(corpora.index(args.dataset_root, "ravdess"))]
     protocols = [5] + ([6] if actors == list(range(1, 25)) else [])
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
     where = torch.cuda.get_device_name() if device == "cuda" else f"CPU ({torch.get_num_threads()} threads)"

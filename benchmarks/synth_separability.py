@@ -21,7 +21,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from ser_lib.data import audio, features, ravdess, synth
+from ser_lib.data import audio, corpora, features, synth
 from ser_lib.training import baseline
 
 
@@ -40,18 +40,18 @@ def main() -> None:
     start = time.perf_counter()
     synth.generate(out, actors=args.actors, seed=args.seed, progress=False)
     gen_seconds = time.perf_counter() - start
-    clips = ravdess.index(out)
-    print(f"corpus: {len(clips)} clips, {clips['actor'].nunique()} actors, generated in {gen_seconds:.1f} s "
+    clips = corpora.index(out, "synthetic")
+    print(f"corpus: {len(clips)} clips, {clips['speaker'].nunique()} actors, generated in {gen_seconds:.1f} s "
           f"on {os.cpu_count()} cores ({out})")
 
     start = time.perf_counter()
     table = baseline.feature_table(clips, cache=False)
     print(f"features: {table.shape[1]} per clip in {time.perf_counter() - start:.1f} s")
 
-    result = baseline.cross_validate(table, clips, split="actor", folds=args.folds)
-    groups = result["test_actors"]
+    result = baseline.cross_validate(table, clips, split="speaker", folds=args.folds)
+    groups = result["test_speakers"]
     for i, (group, uar) in enumerate(zip(groups, result["per_fold_uar"])):
-        print(f"  fold{i + 1} test actors {' '.join(f'{a:02d}' for a in group)}: UAR {uar:.3f}")
+        print(f"  fold{i + 1} test actors {' '.join(s.split(':')[1] for s in group)}: UAR {uar:.3f}")
     print(f"logistic regression, actor-wise {len(groups)}-fold: UAR {result['uar']:.3f} ± {result['uar_std']:.3f} "
           f"(chance {1 / len(result['labels']):.3f})")
     names = result["labels"]

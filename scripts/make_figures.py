@@ -28,7 +28,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ser_lib import paths  # noqa: E402
-from ser_lib.data import ravdess, synth  # noqa: E402
+from ser_lib.data import corpora, synth  # noqa: E402
 from ser_lib.reports import evaluation, plots  # noqa: E402
 from ser_lib.training import TrainConfig, train  # noqa: E402
 
@@ -45,12 +45,12 @@ def save(fig, name: str, out: Path) -> None:
     plt.close(fig)
 
 
-def dataset_figures(root: Path, out: Path) -> None:
-    clips = ravdess.index(root)
+def dataset_figures(root: Path, corpus: str, out: Path) -> None:
+    clips = corpora.index(root, corpus)
     print(f"dataset figures from {root} ({len(clips)} clips)")
     save(plots.class_balance(clips), "class_balance", out)
     save(plots.durations(clips), "durations", out)
-    examples = ravdess.one_per_emotion(clips)
+    examples = corpora.one_per_emotion(clips)
     save(plots.waveforms(examples), "waveforms", out)
     save(plots.spectrograms(examples), "spectrograms", out)
     save(plots.prosody_contours(examples[examples.emotion.isin(["neutral", "happy", "sad", "angry"])]),
@@ -61,7 +61,7 @@ def result_figures(root: Path | None, run_dir: Path, folds: int, epochs: int, ou
     print(f"cross-validated run in {run_dir} ({folds} folds; finished folds are reused)")
     train(TrainConfig(dataset_root=str(root) if root else None, output_dir=str(run_dir), folds=folds, epochs=epochs,
                       resume=True))
-    summary = evaluation.evaluate_folds(run_dir, dataset_root=root, overwrite=True)
+    summary = evaluation.evaluate_folds(run_dir, [f"ravdess={root}"] if root else None, overwrite=True)
     pooled = run_dir / "evaluation" / "pooled"
     for name in ("confusion_matrix", "roc", "per_class"):
         show(Path(shutil.copyfile(pooled / f"{name}.png", out / f"cv_{name}.png")))
@@ -93,7 +93,7 @@ def main() -> None:
     root = Path(args.dataset_root) if Path(args.dataset_root).is_dir() else None
     if root is None:
         print(f"{args.dataset_root} not found: using the synthetic corpus")
-    dataset_figures(root or synth.default_corpus(), out)
+    dataset_figures(root or synth.default_corpus(), "ravdess" if root else "synthetic", out)
     if not args.skip_results:
         run_dir = Path(args.run_dir) if args.run_dir else ROOT / "runs" / (
             "accuracy/default/all-5folds" if root else "figures-synthetic")
