@@ -33,6 +33,7 @@ def test_format_1_checkpoints_load_and_predict_as_before():
     (lambda p: p.update(labels=["neutral", "happy", "sad"]), "3 labels for a model with 4 emotion outputs"),
     (lambda p: p.update(labels=["sad", "sad", "happy", "angry"]), "not a list of distinct emotion names"),
     (lambda p: p.pop("normalizer"), "its 'normalizer' is missing"),
+    (lambda p: p["normalizer"].update(descriptor_version=9), r"descriptors \(version 9\) are not ones this ser_lib"),
 ])
 def test_a_damaged_payload_is_explained_not_a_traceback(trained_run, tmp_path, change, message):
     payload = torch.load(trained_run / "best_model.pt", weights_only=True)

@@ -9,7 +9,7 @@ model sees, the same vector is the model's clip descriptors (:func:`descriptor_m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Sequence
 
@@ -93,12 +93,14 @@ class Prosody:
 
 
 def prosody(wave: np.ndarray, sr: int = SAMPLE_RATE, fmin: float = 60.0, fmax: float = 500.0,
-            method: str = "yin") -> Prosody:
+            method: str = "yin", voicing: str = "periodicity") -> Prosody:
     """Pitch and energy contours every 10 ms.
 
-    ``method="yin"`` is fast (about 20 ms per clip) and marks frames voiced when they are loud
-    and periodic-looking (low zero-crossing rate); ``"pyin"`` is librosa's probabilistic YIN,
-    slower but with its own voicing decision, for figures.
+    ``method="yin"`` is fast (about 20 ms per clip); a frame is voiced when it is within 35 dB of the
+    loudest and its waveform repeats at the pitch period (``voicing="periodicity"``, see
+    :func:`periodicity`), or, as descriptors of version 1 did, when it is within 30 dB and has a low
+    zero-crossing rate (``voicing="zcr"``, which misses loud, bright or noisy voiced speech).
+    ``"pyin"`` is librosa's probabilistic YIN, slower but with its own voicing decision, for figures.
     """
     import librosa
 
@@ -110,16 +112,54 @@ def prosody(wave: np.ndarray, sr: int = SAMPLE_RATE, fmin: float = 60.0, fmax: f
         f0, voiced, _ = librosa.pyin(wave, fmin=fmin, fmax=fmax, sr=sr, frame_length=frame, hop_length=hop)
     elif method == "yin":
         f0 = librosa.yin(wave, fmin=fmin, fmax=fmax, sr=sr, frame_length=frame, hop_length=hop)
-        zcr = librosa.feature.zero_crossing_rate(wave, frame_length=frame, hop_length=hop)[0]
-        n = min(len(f0), len(rms_db), len(zcr))
-        f0, zcr = f0[:n], zcr[:n]
-        voiced = (rms_db[:n] > rms_db.max() - 30) & (zcr < 0.12)
+        n = min(len(f0), len(rms_db))
+        f0 = f0[:n]
+        if voicing == "periodicity":
+            voiced = (rms_db[:n] > rms_db.max() - 35) & (periodicity(wave, f0, sr, frame, hop) >= VOICING_THRESHOLD)
+        elif voicing == "zcr":
+            zcr = librosa.feature.zero_crossing_rate(wave, frame_length=frame, hop_length=hop)[0]
+            n = min(n, len(zcr))
+            f0 = f0[:n]
+            voiced = (rms_db[:n] > rms_db.max() - 30) & (zcr[:n] < 0.12)
+        else:
+            raise ValueError(f"unknown voicing rule {voicing!r}; use 'periodicity' or 'zcr'")
     else:
         raise ValueError(f"unknown pitch method {method!r}; use 'yin' or 'pyin'")
-    n = min(len(f0), len(rms_db))
+    n = min(len(f0), len(rms_db), len(voiced))
     f0 = np.where(voiced[:n], f0[:n], np.nan)
     times = np.arange(n) * hop / sr
     return Prosody(times=times, f0=f0, voiced=np.asarray(voiced[:n], dtype=bool), rms_db=rms_db[:n])
+
+
+#: A frame is voiced when its normalised autocorrelation at the pitch period reaches this.
+VOICING_THRESHOLD = 0.5
+
+
+def periodicity(wave: np.ndarray, f0: np.ndarray, sr: int, frame: int, hop: int) -> np.ndarray:
+    """How well each frame repeats at its pitch period ``1 / f0``: the normalised autocorrelation at
+    that lag (the better of the two whole-sample lags around it), from 0 (noise) to 1 (a perfectly
+    periodic wave), of the signal below 1 kHz, where the fundamental and the strong harmonics are.
+    Frames are centred as librosa's.
+
+    Unlike the zero-crossing rate, it does not depend on the level, the spectral tilt or a steady
+    noise floor of the recording, only on whether the voice repeats itself.
+    """
+    import librosa
+    from scipy.signal import butter, sosfiltfilt
+
+    low = sosfiltfilt(butter(4, 1000.0, fs=sr, output="sos"), np.asarray(wave, dtype=np.float64))
+    frames = librosa.util.frame(np.pad(low, frame // 2), frame_length=frame, hop_length=hop)[:, : len(f0)]
+    period = sr / np.clip(np.nan_to_num(f0, nan=sr / 2), 1.0, None)
+    width = frame // 2
+    t = np.arange(frames.shape[1])
+    head = frames[:width]
+    best = np.zeros(frames.shape[1])
+    for lags in (np.floor(period), np.ceil(period)):
+        lags = np.clip(lags.astype(int), 1, frame - width)
+        tail = frames[lags[None, :] + np.arange(width)[:, None], t[None, :]]
+        energy = np.sqrt((head ** 2).sum(0) * (tail ** 2).sum(0))
+        best = np.maximum(best, np.where(energy > 0, (head * tail).sum(0) / np.maximum(energy, 1e-12), 0.0))
+    return best
 
 
 def active_frames(rms_db: np.ndarray, range_db: float = 35.0, above_floor_db: float = 12.0) -> np.ndarray:
@@ -130,19 +170,34 @@ def active_frames(rms_db: np.ndarray, range_db: float = 35.0, above_floor_db: fl
     return active if active.any() else rms_db >= rms_db.max() - range_db  # a flat signal: all of it
 
 
-def clip_statistics(wave: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, float]:
-    """Clip-level descriptors of a classic SER baseline: MFCC, pitch, energy, timing and spectral shape."""
+def clip_statistics(wave: np.ndarray, sr: int = SAMPLE_RATE, version: int = 2) -> dict[str, float]:
+    """Clip-level descriptors of a classic SER baseline: MFCC, pitch, energy, timing and spectral shape.
+
+    Version 2 (the default) describes the speech only: MFCC and spectral statistics over the frames
+    that are loud or voiced (:func:`active_frames`, :func:`periodicity`), never the pauses and noise
+    floor between words, so a quieter or noisier room changes them less; the voiced fraction is a
+    fraction of those frames. Version 1 (zero-crossing voicing, MFCC over every frame) is kept so
+    models trained with it predict as they were trained.
+    """
     import librosa
 
+    if version not in (1, 2):
+        raise ValueError(f"unknown descriptor version {version}; this ser_lib computes 1 and 2")
+    p = prosody(wave, sr, voicing="zcr" if version == 1 else "periodicity")
+    active = active_frames(p.rms_db)
+    speech = active if version == 1 else active | p.voiced
     feats: dict[str, float] = {}
     m = mfcc(wave, sr, n_mfcc=13)
     d = librosa.feature.delta(m)
+    if version >= 2:
+        keep = np.zeros(m.shape[1], dtype=bool)
+        keep[: min(len(speech), m.shape[1])] = speech[: m.shape[1]]
+        m, d = (m[:, keep], d[:, keep]) if keep.sum() >= 3 else (m, d)
     for i in range(m.shape[0]):
         feats[f"mfcc{i}_mean"] = float(m[i].mean())
         feats[f"mfcc{i}_std"] = float(m[i].std())
         feats[f"dmfcc{i}_std"] = float(d[i].std())
 
-    p = prosody(wave, sr)
     voiced_f0 = p.f0[p.voiced]
     if len(voiced_f0) >= 3:
         st = 12 * np.log2(voiced_f0 / 100.0)
@@ -156,16 +211,16 @@ def clip_statistics(wave: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, float]
         )
     else:
         feats.update(f0_mean=0.0, f0_std=0.0, f0_range=0.0, f0_slope=0.0, f0_final=0.0, jitter_proxy=0.0)
-    active = active_frames(p.rms_db)
     level = p.rms_db[active]
+    voiced = p.voiced if version == 1 else p.voiced & speech
     feats.update(
         rms_mean=float(level.mean()), rms_std=float(level.std()), rms_max=float(p.rms_db.max()),
-        voiced_fraction=float(p.voiced.sum() / max(1, active.sum())),
+        voiced_fraction=float(voiced.sum() / max(1, speech.sum())),
         active_seconds=float(active.sum() * 0.01),
     )
     spec = np.abs(librosa.stft(wave, n_fft=512, hop_length=int(0.01 * sr))) ** 2
     freqs = librosa.fft_frequencies(sr=sr, n_fft=512)
-    frames = spec[:, : len(active)][:, active[: spec.shape[1]]]
+    frames = spec[:, : len(speech)][:, speech[: spec.shape[1]]]
     low, high = frames[freqs < 1000].sum(), frames[freqs >= 1000].sum()
     feats["alpha_ratio_db"] = float(10 * np.log10((high + 1e-12) / (low + 1e-12)))
     centroid = (freqs[:, None] * frames).sum(0) / (frames.sum(0) + 1e-12)
@@ -176,33 +231,35 @@ def clip_statistics(wave: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, float]
 # ----------------------------------------------------------------------------------------------
 # Clip descriptors: the model's view of clip_statistics
 # ----------------------------------------------------------------------------------------------
-DESCRIPTOR_VERSION = 1
+#: The descriptors new models are trained with (see :func:`clip_statistics`); a checkpoint stores its own.
+DESCRIPTOR_VERSION = 2
 
 
 @lru_cache(maxsize=1)
 def descriptor_names() -> tuple[str, ...]:
-    """Names of the clip descriptors, in the model's input order."""
+    """Names of the clip descriptors, in the model's input order (the same in every version)."""
     return tuple(clip_statistics(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)))
 
 
-def _describe(wave: np.ndarray) -> list[float]:
-    return list(clip_statistics(wave).values())
+def _describe(wave: np.ndarray, version: int = DESCRIPTOR_VERSION) -> list[float]:
+    return list(clip_statistics(wave, version=version).values())
 
 
 def _finite(table) -> np.ndarray:
     return np.nan_to_num(np.asarray(table, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def clip_descriptors(wave: np.ndarray, settings: AudioSettings) -> np.ndarray:
+def clip_descriptors(wave: np.ndarray, settings: AudioSettings, version: int = DESCRIPTOR_VERSION) -> np.ndarray:
     """The descriptors of one prepared (trimmed) clip, on the centre crop the model sees."""
-    return _finite(_describe(settings.center_crop(wave)))
+    return _finite(_describe(settings.center_crop(wave), version))
 
 
 def descriptor_matrix(paths_: Sequence[str | Path], waves: Sequence[np.ndarray], settings: AudioSettings,
-                      workers: int | None = None) -> np.ndarray:
+                      workers: int | None = None, version: int = DESCRIPTOR_VERSION) -> np.ndarray:
     """Descriptors of many prepared clips ``(clips, descriptors)``, cached on disk by file and settings."""
     store = FeatureCache(paths.cache_dir() / "descriptors")
-    params = {"version": DESCRIPTOR_VERSION, "sample_rate": settings.sample_rate, "trim_db": settings.trim_db,
+    params = {"version": version, "sample_rate": settings.sample_rate, "trim_db": settings.trim_db,
               "max_seconds": settings.max_seconds}
     crops = [settings.center_crop(wave) for wave in waves]  # views: no copies
-    return _finite(store.get_many(paths_, "descriptors", params, _describe, crops, workers))
+    return _finite(store.get_many(paths_, "descriptors", params, partial(_describe, version=version), crops,
+                                  workers))

@@ -23,6 +23,7 @@ import torch
 
 from ..data.audio import AudioSettings
 from ..data.features import (
+    DESCRIPTOR_VERSION,
     LogMel,
     MelSettings,
     clip_descriptors,
@@ -152,7 +153,8 @@ class InputNormalizer:
 
     ``mel`` and ``descriptors`` are the training data's statistics (``None`` for a model without the
     spectrogram branch or without descriptors). ``mel_settings`` and ``audio`` come from the model
-    config and the checkpoint's audio settings and are not stored twice.
+    config and the checkpoint's audio settings and are not stored twice. ``descriptor_version`` is the
+    :func:`~ser_lib.data.features.clip_statistics` version the model was trained with.
     """
 
     speaker_norm: bool
@@ -161,6 +163,7 @@ class InputNormalizer:
     mel_settings: MelSettings
     audio: AudioSettings
     descriptor_names: tuple[str, ...] = ()
+    descriptor_version: int = DESCRIPTOR_VERSION
 
     def __post_init__(self) -> None:
         self._front_end = LogMel(self.mel_settings)
@@ -197,7 +200,7 @@ class InputNormalizer:
     def to_dict(self) -> dict:
         return {"speaker_norm": self.speaker_norm, "mel": self.mel.to_dict() if self.mel else None,
                 "descriptors": self.descriptors.to_dict() if self.descriptors else None,
-                "descriptor_names": list(self.descriptor_names)}
+                "descriptor_names": list(self.descriptor_names), "descriptor_version": self.descriptor_version}
 
     @classmethod
     def from_dict(cls, data: dict, mel_settings: MelSettings, audio: AudioSettings) -> "InputNormalizer":
@@ -205,9 +208,13 @@ class InputNormalizer:
         if names and names != descriptor_names():
             raise CheckpointError("the checkpoint's clip descriptors are not the ones this ser_lib computes "
                                   "(it was trained with another version): retrain it")
+        version = int(data.get("descriptor_version", 1))  # checkpoints before version 2 did not say
+        if version > DESCRIPTOR_VERSION:
+            raise CheckpointError(f"the checkpoint's clip descriptors (version {version}) are not ones this ser_lib "
+                                  f"computes (versions 1 to {DESCRIPTOR_VERSION}): update ser_lib")
         return cls(bool(data["speaker_norm"]), Stats.from_dict(data["mel"]) if data.get("mel") else None,
                    Stats.from_dict(data["descriptors"]) if data.get("descriptors") else None,
-                   mel_settings, audio, names)
+                   mel_settings, audio, names, version)
 
     # -- features ----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -217,7 +224,7 @@ class InputNormalizer:
 
     def describe(self, wave: np.ndarray) -> np.ndarray | None:
         """Raw clip descriptors of a prepared clip (``None`` for a model without descriptors)."""
-        return clip_descriptors(wave, self.audio) if self.descriptors is not None else None
+        return clip_descriptors(wave, self.audio, self.descriptor_version) if self.descriptors is not None else None
 
     # -- inputs ------------------------------------------------------------------------------------
     def new_speaker(self) -> SpeakerStatistics:
@@ -247,7 +254,8 @@ class InputNormalizer:
         """The extra inputs of many prepared clips (one row per clip); with ``speaker_norm`` each
         speaker's statistics come from all of that speaker's clips here (no labels), unless ``adapt`` is
         False (cold start: the training data's statistics for everyone)."""
-        table = descriptor_matrix(paths, waves, self.audio) if self.descriptors is not None else None
+        table = (descriptor_matrix(paths, waves, self.audio, version=self.descriptor_version)
+                 if self.descriptors is not None else None)
         heard: dict = {}
         if self.speaker_norm and adapt:
             for k, (wave, speaker) in enumerate(zip(waves, speakers)):

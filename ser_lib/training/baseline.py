@@ -30,7 +30,8 @@ def feature_table(clips: pd.DataFrame, cache: bool = True, workers: int | None =
     files = clips["path"].tolist()
     if cache:
         store = FeatureCache(paths.cache_dir() / "clip-statistics")
-        rows = store.get_many(files, "clip_statistics", {"version": 1}, _clip_features, files, workers)
+        params = {"version": features.DESCRIPTOR_VERSION}
+        rows = store.get_many(files, "clip_statistics", params, _clip_features, files, workers)
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             rows = list(pool.map(_clip_features, files, chunksize=8))

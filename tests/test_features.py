@@ -1,0 +1,65 @@
+"""Clip descriptors: version 2 describes the voice, not the room it was recorded in."""
+import numpy as np
+import pytest
+
+from ser_lib.data import features
+from ser_lib.data.audio import AudioSettings
+
+SR = 16000
+
+
+def vowel(seconds: float, f0: float = 140.0, brightness: float = 1.0, seed: int = 0) -> np.ndarray:
+    """A sustained voiced sound: 40 harmonics of ``f0`` whose amplitude falls as ``k ** -1/brightness``,
+    with a slow pitch drift."""
+    t = np.arange(int(seconds * SR)) / SR
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.05 * np.sin(2 * np.pi * 3 * t))) / SR
+    wave = sum(k ** (-1.0 / brightness) * np.sin(k * phase) for k in range(1, 41))
+    wave += np.random.default_rng(seed).normal(0, 1e-3, len(t))
+    return (0.3 * wave / np.abs(wave).max()).astype(np.float32)
+
+
+def test_periodicity_tells_a_voice_from_noise():
+    rng = np.random.default_rng(1)
+    voice, noise = vowel(1.0), rng.normal(0, 0.1, SR).astype(np.float32)
+    f0 = np.full(101, 140.0)
+    assert np.median(features.periodicity(voice, f0, SR, 1024, 160)[5:-5]) > 0.9
+    assert np.median(features.periodicity(noise, f0, SR, 1024, 160)[5:-5]) < 0.2
+
+
+def test_bright_loud_voicing_is_voiced_in_version_2_only():
+    """The zero-crossing rule of version 1 calls a voice with strong high harmonics unvoiced."""
+    bright = vowel(1.5, f0=220.0, brightness=4.0)
+    v1 = features.clip_statistics(bright, version=1)
+    v2 = features.clip_statistics(bright, version=2)
+    assert v2["voiced_fraction"] > 0.9
+    assert v1["voiced_fraction"] < 0.5
+    assert 0.0 <= v2["voiced_fraction"] <= 1.0
+
+
+def test_pauses_and_noise_floor_leave_version_2_spectra_alone():
+    """One second of room noise around the same voice moves version 1's MFCC statistics, not version 2's."""
+    voice = vowel(1.0)
+    room = np.random.default_rng(2).normal(0, 3e-3, SR // 2).astype(np.float32)
+    padded = np.concatenate([room, voice, room])
+    keys = [f"mfcc{i}_mean" for i in range(1, 13)] + [f"mfcc{i}_std" for i in range(1, 13)]
+
+    def shift(version: int) -> float:
+        a = features.clip_statistics(voice, version=version)
+        b = features.clip_statistics(padded, version=version)
+        return float(np.mean([abs(a[k] - b[k]) for k in keys]))
+
+    assert shift(2) < 0.25 * shift(1)
+
+
+def test_the_descriptor_cache_keeps_versions_apart(tmp_path, monkeypatch):
+    monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path / "cache"))
+    wave = vowel(1.5, f0=220.0, brightness=4.0)
+    path = tmp_path / "clip.wav"
+    path.write_bytes(b"stands for the clip in the cache key")
+    settings = AudioSettings()
+    tables = {v: features.descriptor_matrix([path], [wave], settings, workers=1, version=v) for v in (1, 2)}
+    for version, table in tables.items():
+        np.testing.assert_allclose(table[0], features.clip_descriptors(wave, settings, version), rtol=1e-6)
+    assert not np.allclose(tables[1], tables[2])
+    with pytest.raises(ValueError, match="unknown descriptor version 3"):
+        features.clip_statistics(wave, version=3)
