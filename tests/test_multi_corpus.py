@@ -32,11 +32,19 @@ def test_kfold_over_two_corpora(corpus8, cremad, tmp_path):
     assert any(s.startswith("cremad:") for s in split["val"]) and any(s.startswith("ravdess:") for s in split["val"])
 
 
-def test_an_emotion_a_corpus_lacks_is_refused_not_dropped(corpus8, cremad, tmp_path):
-    with pytest.raises(SplitError, match="cremad has no calm, surprised.*--emotion_subset shared"):
-        training.train(small_train_config(corpus8, tmp_path / "run", dataset=(f"cremad={cremad}",),
-                                          emotion_subset="all", folds=2, quick=True))
-    assert not (tmp_path / "run").exists()
+def test_an_emotion_a_corpus_lacks_is_learnt_from_the_other_with_a_warning(corpus8, cremad, tmp_path, caplog):
+    run = tmp_path / "run"
+    with caplog.at_level("WARNING"):
+        summary = training.train(small_train_config(corpus8, run, dataset=(f"cremad={cremad}",),
+                                                    emotion_subset="all", folds=2, quick=True))
+    assert "cremad has no calm, surprised" in caplog.text
+    manifest = json.loads((run / "fold1" / "manifest.json").read_text())
+    assert manifest["labels"] == ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+    assert len(summary["per_fold"]) == 2
+    with pytest.raises(SplitError, match="asks for calm, surprised, which no dataset of the run has"):
+        training.train(small_train_config(corpus8, tmp_path / "none", dataset=(f"cremad={cremad}",),
+                                          dataset_root=None, emotion_subset="all", quick=True))
+    assert not (tmp_path / "none").exists()
 
 
 def test_a_held_out_corpus_is_the_test_set_and_another_corpus_is_scored_on_shared_classes(corpus8, cremad, tmp_path):

@@ -3,12 +3,17 @@
 Every part of ser_lib speaks of emotions by these names (a corpus maps its own codes onto them when
 it builds the clip table: CREMA-D's ANG, TESS's ps, EmoDB's W). A model's classes are a list of names
 stored once in its checkpoint; targets, reports and predictions map by name, never by a corpus's
-codes. A subset that asks for an emotion a dataset lacks (calm in CREMA-D) is refused, never
-shrunk silently; ``shared`` asks for exactly the emotions all the run's datasets have.
+codes. A subset that asks for an emotion a dataset lacks (calm in CREMA-D) is never shrunk silently:
+the others teach it, with a warning that says so; ``shared`` asks for exactly the emotions all the
+run's datasets have.
 """
 from __future__ import annotations
 
+import logging
+
 from ..errors import SplitError
+
+log = logging.getLogger(__name__)
 
 #: The eight RAVDESS emotions, in RAVDESS code order: the label order everywhere in ser_lib.
 EMOTIONS: tuple[str, ...] = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
@@ -44,8 +49,12 @@ def select(clips, labels: list[str]):
 
 
 def for_data(subset: str, clips) -> list[str]:
-    """The classes of a run: ``subset``'s emotions, each of which every corpus in ``clips`` must have,
-    or, for ``shared``, the emotions every corpus in ``clips`` has (in :data:`EMOTIONS` order)."""
+    """The classes of a run: ``subset``'s emotions, or, for ``shared``, the emotions every corpus in
+    ``clips`` has (in :data:`EMOTIONS` order).
+
+    An emotion that some corpora lack is learnt from the others, and a warning names what each corpus
+    lacks (CREMA-D has no calm: RAVDESS teaches it); an emotion no corpus has is refused.
+    """
     present = {corpus: set(group["emotion"]) for corpus, group in clips.groupby("corpus")}
     if subset == SHARED:
         shared = [e for e in EMOTIONS if all(e in emotions for emotions in present.values())]
@@ -54,11 +63,16 @@ def for_data(subset: str, clips) -> list[str]:
                              f"needs two classes at least")
         return shared
     wanted = subset_labels(subset)
+    nowhere = [e for e in wanted if not any(e in emotions for emotions in present.values())]
+    if nowhere:
+        raise SplitError(f"--emotion_subset {subset} asks for {', '.join(nowhere)}, which no dataset of the run has "
+                         f"({', '.join(sorted(present))}). Use --emotion_subset {SHARED} for the emotions all of them "
+                         f"have, or a smaller subset ({', '.join(s for s in SUBSETS if s != subset)})")
     lacking = {corpus: [e for e in wanted if e not in emotions] for corpus, emotions in present.items()}
     lacking = {corpus: missing for corpus, missing in lacking.items() if missing}
     if lacking:
         which = "; ".join(f"{corpus} has no {', '.join(missing)}" for corpus, missing in lacking.items())
-        raise SplitError(f"--emotion_subset {subset} asks for emotions not in every dataset ({which}). Use "
-                         f"--emotion_subset {SHARED} for the emotions all of them have, or a smaller subset "
-                         f"({', '.join(s for s in SUBSETS if s != subset)})")
+        log.warning("--emotion_subset %s: %s. Those emotions are learnt from the other datasets only, and their "
+                    "test scores come from those datasets' speakers (--emotion_subset %s keeps the emotions all "
+                    "of them have)", subset, which, SHARED)
     return wanted
