@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -119,3 +120,26 @@ def test_baseline_speaker_normalize_keeps_the_table_shape():
     out = baseline.speaker_normalize(table, pd.Series([1, 1, 2, 2], index=table.index))
     assert list(out.columns) == ["f0", "rms"] and list(out.index) == [7, 8, 9, 10]
     np.testing.assert_allclose(out.to_numpy(), [[-1, -1], [1, 1], [-1, -1], [1, 1]], atol=1e-5)
+
+
+def test_cold_start_training_gives_some_clips_the_training_statistics_each_epoch():
+    from ser_lib.data.audio import AudioSettings
+    from ser_lib.data.dataset import ClipDataset
+
+    n = 400
+    clips = pd.DataFrame({"path": [f"{k}.wav" for k in range(n)], "gender": "female"})
+    waves = [np.zeros(16000, np.float32)] * n
+    own, cold = {"descriptors": np.zeros((n, 3))}, {"descriptors": np.ones((n, 3))}
+
+    def cold_clips(dataset, epoch):
+        dataset.set_epoch(epoch)
+        return {k for k in range(n) if dataset[k]["inputs"]["descriptors"][0] == 1}
+
+    train = ClipDataset(clips, waves, [0] * n, AudioSettings(), train=True, inputs=own, cold_inputs=cold,
+                        cold_rate=0.25)
+    first, second = cold_clips(train, 0), cold_clips(train, 1)
+    assert 0.18 * n < len(first) < 0.32 * n and 0.18 * n < len(second) < 0.32 * n
+    assert first != second and first == cold_clips(train, 0)  # drawn anew each epoch, reproducibly
+    test = ClipDataset(clips, waves, [0] * n, AudioSettings(), train=False, inputs=own, cold_inputs=cold,
+                       cold_rate=0.25)
+    assert cold_clips(test, 0) == set()  # evaluation never swaps statistics

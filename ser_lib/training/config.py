@@ -66,6 +66,8 @@ class TrainConfig:
     spectrogram: bool = option(True, "the log-mel CNN branch")
     descriptors: bool = option(True, "clip descriptors (pitch, energy, MFCC statistics) beside the pooled vector")
     speaker_norm: bool = option(True, "normalise inputs with each speaker's own unlabelled audio")
+    cold_start_rate: float = option(0.25, "with --speaker_norm: this fraction of training clips (drawn each epoch) "
+                                          "gets the training data's statistics instead, as a new voice does at first")
     d_model: int = option(192, "width of the fused frames, the context transformer and the heads")
     cnn_channels: tuple[int, ...] = option((32, 64, 128), "channels of the CNN blocks")
     context_layers: int = option(2, "context transformer layers")
@@ -115,6 +117,7 @@ class TrainConfig:
             (0 <= self.warmup < 1, "--warmup is a fraction of all steps, in [0, 1)"),
             (self.max_seconds > 0.5, "--max_seconds must be above 0.5"),
             (self.gender_weight >= 0, "--gender_weight must not be negative"),
+            (0 <= self.cold_start_rate < 1, "--cold_start_rate is a fraction of the training clips, in [0, 1)"),
             (self.folds is None or self.folds >= 2, "--folds needs at least 2"),
             (not (self.folds and self.test_corpus), "--folds and --test_corpus are two different splits: give one"),
             (self.num_workers >= 0, "--num_workers must not be negative"),

@@ -174,9 +174,12 @@ class SplitRun:
             [data.waves[i] for i in train_idx], [paths_[i] for i in train_idx], mel_settings=self.model.config.mel,
             audio=config.audio_settings(), speaker_norm=config.speaker_norm, spectrogram=config.spectrogram,
             descriptors=config.descriptors)
-        inputs = self.normalizer.inputs(data.waves, paths_, data.clips["speaker"].tolist())
+        speakers = data.clips["speaker"].tolist()
+        inputs = self.normalizer.inputs(data.waves, paths_, speakers)
+        cold = (self.normalizer.inputs(data.waves, paths_, speakers, adapt=False)
+                if config.speaker_norm and config.cold_start_rate > 0 else None)
         states_cache = self._states_cache()
-        self.sets = {name: self._dataset(name, inputs, states_cache) for name in ("train", "val", "test")
+        self.sets = {name: self._dataset(name, inputs, states_cache, cold) for name in ("train", "val", "test")
                      if name == "train" or len(self.parts[name])}
         train_set = self.sets["train"]
         balance_by = ([train_set.labels] if config.balance == "sampler" else []) + \
@@ -198,12 +201,15 @@ class SplitRun:
         cache.fill(self.data.clips["path"].tolist(), self.data.waves, self.accelerator.device, self.config.progress)
         return cache
 
-    def _dataset(self, name: str, inputs: dict, states_cache) -> ClipDataset:
+    def _dataset(self, name: str, inputs: dict, states_cache, cold: dict | None = None) -> ClipDataset:
         idx, data = self.parts[name], self.data
+        train = name == "train"
         return ClipDataset(data.clips.iloc[idx], [data.waves[i] for i in idx], data.targets()[idx],
-                           self.config.audio_settings(), train=name == "train", seed=self.config.seed,
+                           self.config.audio_settings(), train=train, seed=self.config.seed,
                            augment=self.config.wave_augment(), states_cache=states_cache,
-                           inputs={key: values[idx] for key, values in inputs.items()})
+                           inputs={key: values[idx] for key, values in inputs.items()},
+                           cold_inputs={key: values[idx] for key, values in cold.items()} if cold and train else None,
+                           cold_rate=self.config.cold_start_rate)
 
     def payload(self, metrics: dict | None = None, extra: dict | None = None) -> dict:
         """The checkpoint of the current weights."""
