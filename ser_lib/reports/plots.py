@@ -244,3 +244,57 @@ def stream_timeline(results, labels: list[str]):
     ax.legend(fontsize=7, ncol=len(labels), loc="upper center", bbox_to_anchor=(0.5, -0.25))
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures of a cross-corpus test (notebook 07)
+# ----------------------------------------------------------------------------------------------
+def recording_profiles(profiles: dict):
+    """How corpora were recorded (:func:`ser_lib.data.channel.profile` of each): speech level per clip,
+    and the long-term average spectrum."""
+    fig, (ax_level, ax_ltas) = new_figure(1, 2, figsize=(11, 3.6))
+    palette = ["#3b6fb6", "#d1453b", "#6b8e23", "#8a5fb0"]
+    for (name, prof), colour in zip(profiles.items(), palette):
+        ax_level.hist(prof.level_db, bins=15, alpha=0.55, color=colour, label=name)
+        ax_ltas.semilogx(np.maximum(prof.freqs, 1.0), prof.ltas_db, color=colour, label=name)
+    ax_level.set_title("Speech level per clip")
+    ax_level.set_xlabel("dBFS")
+    ax_level.set_ylabel("clips")
+    ax_level.legend()
+    ax_ltas.set_xlim(50, audio.SAMPLE_RATE / 2)
+    ax_ltas.set_title("Long-term average spectrum of the speech")
+    ax_ltas.set_xlabel("frequency (Hz)")
+    ax_ltas.set_ylabel("dB")
+    ax_ltas.legend()
+    fig.tight_layout()
+    return fig
+
+
+def recall_and_predictions(evaluations: dict):
+    """Per-class recall and the share of predictions per class, one series per evaluation
+    (``{"cold start": Predictions, "adapted": Predictions}``): a model that answers one class for every
+    voice shows a tall bar on the right and empty recalls on the left."""
+    fig, (ax_recall, ax_share) = new_figure(1, 2, figsize=(11, 3.6), sharex=True)
+    first = next(iter(evaluations.values()))
+    labels = first.labels
+    x = np.arange(len(labels))
+    width = 0.8 / len(evaluations)
+    hatches = ["", "//", "..", "xx"]
+    for k, (name, pred) in enumerate(evaluations.items()):
+        y_true, y_pred = np.asarray(pred.y_true), np.asarray(pred.y_pred)
+        recall = [float((y_pred[y_true == c] == c).mean()) if (y_true == c).any() else np.nan
+                  for c in range(len(labels))]
+        share = np.bincount(y_pred, minlength=len(labels)) / max(1, len(y_pred))
+        for ax, values in ((ax_recall, recall), (ax_share, share)):
+            ax.bar(x + (k - (len(evaluations) - 1) / 2) * width, values, width, color=colours(labels),
+                   hatch=hatches[k % len(hatches)], edgecolor="black", linewidth=0.4, label=name)
+    ax_share.axhline(1 / len(labels), color="#555555", ls=":", lw=1, label="balanced")
+    ax_recall.set_title("Recall per class")
+    ax_recall.set_ylim(0, 1)
+    ax_share.set_title("Share of the predictions")
+    for ax in (ax_recall, ax_share):
+        ax.set_xticks(x)
+        ax.set_xticklabels(labels, rotation=30)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

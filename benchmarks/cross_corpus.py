@@ -1,0 +1,134 @@
+"""Cross-corpus accuracy: does a model trained on one corpus recognise emotion in another's voices?
+
+Three experiments on RAVDESS and CREMA-D (``--experiments``):
+
+* ``ravdess-cremad`` - trained on every RAVDESS actor given (two of them validate: they pick the epoch),
+  tested on every CREMA-D speaker given;
+* ``cremad-ravdess`` - the other way round;
+* ``both``           - trained on both corpora, tested on each by speaker-wise folds (``--folds``, within
+  each corpus), so every speaker of both is tested once by a model that never heard them.
+
+Each for the classes both corpora share (``shared``: neutral, happy, sad, angry, fearful, disgust) and
+for four (``basic4``: neutral, happy, sad, angry). Every model is scored twice: cold start (the
+training data's statistics, nothing of the test speaker) and adapted (each test speaker's own
+unlabelled clips). Prints UAR per experiment, subset and protocol (mean ± std over folds for
+``both``), and the wall time per model. Runs are kept in ``--out``; an interrupted benchmark resumes.
+
+    python benchmarks/cross_corpus.py --ravdess ../shared/data/ravdess16k --cremad ../shared/data/cremad16k
+        [--experiments ravdess-cremad,cremad-ravdess,both] [--subsets shared,basic4] [--folds 5]
+        [--epochs 30] [--config default] [--out runs/cross_corpus]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ser_lib.model import checkpoint
+from ser_lib.reports.evaluation import evaluate_checkpoint, fold_checkpoints
+from ser_lib.training import TrainConfig, train
+
+EXPERIMENTS = ("ravdess-cremad", "cremad-ravdess", "both")
+CONFIGS: dict[str, dict] = {
+    "default": {},
+    "balanced": {"corpus_balance": True},
+}
+PROTOCOLS = ("cold_start", "adapted")
+
+
+def _scores(model: Path, datasets: tuple[str, ...], speakers: list[str] | None, out: Path) -> dict[str, float]:
+    """Cold-start and adapted UAR of ``model`` on ``speakers`` (all of ``datasets`` when None)."""
+    metrics_file = out / "metrics.json"
+    if not metrics_file.exists():
+        evaluate_checkpoint(model, list(datasets), speakers=speakers, output_dir=out, progress=False, overwrite=True)
+    protocols = json.loads(metrics_file.read_text())["protocols"]
+    return {p: protocols[p]["uar"] for p in PROTOCOLS if p in protocols}
+
+
+def _minutes(run_dir: Path) -> float:
+    seconds = [json.loads(m.read_text())["wall_seconds"] for m in sorted(run_dir.glob("**/manifest.json"))]
+    return float(np.median(seconds)) / 60 if seconds else float("nan")
+
+
+def transfer(source: str, target: str, data: dict[str, str], subset: str, common: dict, out: Path) -> dict:
+    """Train on ``source`` (its speakers validate too), test on every speaker of ``target``."""
+    run_dir = out / f"{source}-{target}" / subset
+    datasets = tuple(f"{name}={data[name]}" for name in (source, target))
+    train(TrainConfig(dataset=datasets, test_corpus=target, output_dir=str(run_dir), emotion_subset=subset,
+                      **common))
+    scores = _scores(run_dir / "best_model.pt", (f"{target}={data[target]}",), None, run_dir / "cross_evaluation")
+    return {target: {p: [v] for p, v in scores.items()}, "minutes": _minutes(run_dir)}
+
+
+def both(data: dict[str, str], subset: str, folds: int, common: dict, out: Path) -> dict:
+    """Train on both corpora by speaker-wise folds; score each fold's test speakers corpus by corpus."""
+    run_dir = out / "both" / f"{subset}-{folds}folds"
+    datasets = tuple(f"{name}={path}" for name, path in data.items())
+    train(TrainConfig(dataset=datasets, folds=folds, output_dir=str(run_dir), emotion_subset=subset, **common))
+    result: dict = {name: {p: [] for p in PROTOCOLS} for name in data}
+    for model in fold_checkpoints(run_dir):
+        tested = checkpoint.load(model, "cpu").split["test"]
+        for name in data:
+            speakers = [s for s in tested if s.startswith(f"{name}:")]
+            scores = _scores(model, datasets, speakers, model.parent / f"evaluation-{name}")
+            for protocol, value in scores.items():
+                result[name][protocol].append(value)
+    result["minutes"] = _minutes(run_dir)
+    return result
+
+
+def _cell(values: list[float]) -> str:
+    if not values:
+        return f"{'-':>13}"
+    if len(values) == 1:
+        return f"{values[0]:13.3f}"
+    return f"{np.mean(values):6.3f} ± {np.std(values):.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ravdess", required=True, help="a RAVDESS folder (Actor_NN/...)")
+    parser.add_argument("--cremad", required=True, help="a CREMA-D folder (AudioWAV/ and VideoDemographics.csv)")
+    parser.add_argument("--experiments", default=",".join(EXPERIMENTS))
+    parser.add_argument("--subsets", default="shared,basic4")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--config", default="default", choices=sorted(CONFIGS))
+    parser.add_argument("--out", default="runs/cross_corpus")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    experiments = args.experiments.split(",")
+    unknown = sorted(set(experiments) - set(EXPERIMENTS))
+    if unknown:
+        parser.error(f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}")
+    data = {"ravdess": args.ravdess, "cremad": args.cremad}
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    where = torch.cuda.get_device_name() if device == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    common = dict(epochs=args.epochs, device=device, resume=True, progress=False, **CONFIGS[args.config])
+    out = Path(args.out) / args.config
+    rows = []
+    for experiment in experiments:
+        for subset in args.subsets.split(","):
+            start = time.time()
+            if experiment == "both":
+                result = both(data, subset, args.folds, common, out)
+            else:
+                source, target = experiment.split("-")
+                result = transfer(source, target, data, subset, common, out)
+            rows.append((experiment, subset, result))
+            print(f"finished {experiment} {subset} in {(time.time() - start) / 60:.1f} min", flush=True)
+    print(f"\nconfig {args.config!r}, {args.epochs} epochs max, device {where}; UAR over the classes named")
+    print(f"{'trained on':<16} {'tested on':<9} {'classes':<8} {'cold start':>13} {'adapted':>13} {'min/model':>9}")
+    for experiment, subset, result in rows:
+        trained = "ravdess + cremad" if experiment == "both" else experiment.split("-")[0]
+        for target in (name for name in data if name in result):
+            cold, adapted = (result[target].get(p, []) for p in PROTOCOLS)
+            print(f"{trained:<16} {target:<9} {subset:<8} {_cell(cold)} {_cell(adapted)} {result['minutes']:9.1f}")
+
+
+if __name__ == "__main__":
+    main()

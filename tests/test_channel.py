@@ -1,0 +1,38 @@
+"""Recording channels: a channel changes the recording, not the speakers or labels, and its profile shows it."""
+import numpy as np
+import pandas as pd
+
+from ser_lib.data import audio, channel, corpora
+
+
+def test_a_channel_changes_level_band_and_noise_as_asked():
+    sr = 16000
+    t = np.arange(sr) / sr
+    wave = (0.01 * sum(np.sin(2 * np.pi * f * t) for f in (100.0, 1000.0, 5000.0))).astype(np.float32)
+    phone = channel.Channel(gain_db=-6.0, band_hz=(300.0, 3400.0)).apply(wave, sr)
+    spectrum = np.abs(np.fft.rfft(phone)) / np.abs(np.fft.rfft(wave)).max()
+    assert spectrum[1000] > 0.3 and spectrum[100] < 0.05 and spectrum[5000] < 0.05  # 1 Hz bins
+    assert abs(20 * np.log10(spectrum[1000]) + 6.0) < 1.0
+    noisy = channel.Channel(snr_db=10.0).apply(wave, sr, np.random.default_rng(0))
+    snr = 10 * np.log10(np.mean(wave ** 2) / np.mean((noisy - wave) ** 2))
+    assert abs(snr - 10.0) < 0.5
+    darker = channel.Channel(tilt=-6.0).apply(wave, sr)
+    ratio = np.abs(np.fft.rfft(darker))[[100, 1000, 5000]] / np.abs(np.fft.rfft(wave))[[100, 1000, 5000]]
+    assert np.allclose(20 * np.log10(ratio), [6 * np.log2(10), 0.0, -6 * np.log2(5)], atol=0.5)
+
+
+def test_rerecorded_clips_are_a_folder_corpus_with_the_same_speakers_and_labels(corpus8, tmp_path):
+    clips = corpora.index(corpus8, "ravdess")
+    clips = clips[clips["speaker"].isin(["ravdess:07", "ravdess:08"])].groupby("speaker").head(12)
+    table = channel.rerecord(clips, tmp_path / "phone", channel.CHANNELS["phone"], progress=False)
+    copied = corpora.index(table, "folder")
+    assert len(copied) == len(clips)
+    assert sorted(copied["speaker"].unique()) == ["folder:07", "folder:08"]
+    assert sorted(copied["emotion"]) == sorted(clips["emotion"])
+    assert dict(zip(copied["speaker"], copied["gender"])) == {
+        s.replace("ravdess", "folder"): g for s, g in zip(clips["speaker"], clips["gender"])}
+    before, after = channel.profile(clips, n=24), channel.profile(copied, n=24)
+    assert np.median(after.level_db) < np.median(before.level_db) - 2  # the phone preset is 4 dB quieter
+    high = before.freqs > 4500
+    assert after.ltas_db[high].mean() < before.ltas_db[high].mean() - 20  # and stops at 3.4 kHz
+    assert isinstance(copied, pd.DataFrame) and audio.load(copied["path"].iloc[0]).dtype == np.float32
