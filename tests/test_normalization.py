@@ -59,6 +59,11 @@ def test_predictor_adapts_to_a_speaker(speaker_norm_run, corpus8):
     table = result.predictions.table().set_index("file")
     probs = table.loc[files[0].name, [f"p_{label}" for label in predictor.labels]].to_numpy(dtype=float)
     np.testing.assert_allclose(after, probs, atol=1e-4)
+    # and the cold start (the training data's statistics) equals the evaluation's cold-start protocol
+    assert result.by_protocol["all"] is result.predictions
+    cold = result.by_protocol["none"].table().set_index("file")
+    np.testing.assert_allclose(before, cold.loc[files[0].name, [f"p_{label}" for label in predictor.labels]]
+                               .to_numpy(dtype=float), atol=1e-4)
 
 
 def test_stream_builds_running_statistics(speaker_norm_run, corpus8):

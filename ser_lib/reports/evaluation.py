@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -56,11 +56,13 @@ FOLD_METRICS = ("accuracy", "uar", "macro_f1", "roc_auc_macro", "ece")
 
 @dataclass
 class Evaluation:
-    """What :func:`evaluate_checkpoint` produced: the metrics, the per-clip predictions and the folder."""
+    """What :func:`evaluate_checkpoint` produced: the metrics, the per-clip predictions (of the headline
+    protocol, and of each protocol that was run, by ``--adapt`` value) and the folder."""
 
     metrics: dict
     predictions: Predictions
     folder: Path
+    by_protocol: dict[str, Predictions] = field(default_factory=dict)
 
 
 def predict_checkpoint(loaded: ckpt_io.Checkpoint, clips: pd.DataFrame, batch_size: int = BATCH_SIZE,
@@ -181,7 +183,7 @@ def evaluate_checkpoint(model_path: str | Path, datasets: Sequence[Dataset | str
     metrics = write_evaluation(pred, out, model_path=str(model_path), datasets=[str(d) for d in datasets],
                                speakers=wanted, leaked_speakers=leaked, adapt=adapt, left_out=left_out,
                                protocols=_protocol_scores(predictions))
-    return Evaluation(metrics, pred, out)
+    return Evaluation(metrics, pred, out, predictions)
 
 
 def _protocol_scores(predictions: dict[str, Predictions]) -> dict:
