@@ -77,11 +77,10 @@ def tiny_backbone_layer_norm(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def corpus8(tmp_path_factory) -> Path:
-    """An 8-actor synthetic corpus (480 clips) for training tests."""
-    root = tmp_path_factory.mktemp("synthetic8")
-    synth.generate(root, actors=8, seed=0, progress=False)
-    return root
+def corpus8() -> Path:
+    """An 8-actor synthetic corpus (480 clips) for training tests: the cached one notebook 07 also uses
+    (tests only read it)."""
+    return synth.default_corpus(actors=8, seed=0, progress=False)
 
 
 def small_train_config(root: Path, out: Path, **changes):
