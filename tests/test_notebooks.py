@@ -10,11 +10,11 @@ import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 EXPECTED = ["01_dataset_tour", "02_feature_exploration", "03_model_building", "04_training", "05_evaluation",
-            "06_live_demo"]
+            "06_live_demo", "07_cross_corpus"]
 CHECK = "# NBVAL_CHECK_OUTPUT"
 
 
-def test_the_six_notebooks_are_there():
+def test_the_course_notebooks_are_there():
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
 
 
@@ -28,7 +28,12 @@ def test_header_parameters_cell_and_exercises(path):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", []), "the first code cell must be tagged 'parameters'"
     assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1
-    assert "## Exercises" in nb.cells[-1].source
+    # the lesson ends with its exercises, or with its exercises and then their worked solutions
+    texts = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    if "## Solutions" in texts[-1]:
+        assert "## Exercises" in texts[-2] and nb.cells[-1].cell_type == "code"
+    else:
+        assert "## Exercises" in nb.cells[-1].source
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
