@@ -5,7 +5,10 @@ whatever actors the dataset holds: 5 folds of consecutive actors (actors 01-20: 
 fold), and, when all 24 actors are present, also the 6 folds of the EmoBox benchmark. Inside each
 fold the validation actors come from the training actors: they pick the epoch (early stopping);
 a fold's test actors are never used for any choice. Prints a table of UAR, accuracy and macro-F1
-(mean ± std over folds), the validation UAR, the wall time per fold (median over folds) and the device.
+(mean ± std over folds), the validation UAR, the wall time per fold (median over folds) and the device;
+for a model with per-speaker normalisation also the UAR at a cold start (the training data's
+statistics, nothing of the test speaker) beside the adapted one (each test speaker's own clips,
+unlabelled), and their paired difference per fold.
 
 Configurations (``--config``):
 
@@ -31,6 +34,7 @@ import numpy as np
 import torch
 
 from ser_lib.data import corpora, labels
+from ser_lib.reports.evaluation import evaluate_checkpoint, fold_checkpoints
 from ser_lib.training import TrainConfig, train
 
 CONFIGS: dict[str, dict] = {
@@ -52,8 +56,24 @@ def run(dataset_root: str, config: str, subset: str, folds: int, epochs: int, ou
     fold_seconds = [json.loads(m.read_text())["wall_seconds"] for m in sorted(run_dir.glob("fold*/manifest.json"))]
     summary["fold_minutes"] = float(np.median(fold_seconds)) / 60  # the median resists a fold that was paused
     summary["val_uar"] = sum(f["val_uar"] for f in summary["per_fold"]) / len(summary["per_fold"])
+    if options["speaker_norm"]:
+        summary["protocols"] = protocol_uars(run_dir, dataset_root, device)
     (run_dir / "benchmark.json").write_text(json.dumps(summary, indent=2, default=float))
     return summary
+
+
+def protocol_uars(run_dir: Path, dataset_root: str, device: str) -> dict[str, list[float]]:
+    """Each fold's test UAR at a cold start and adapted (evaluations kept in ``foldN/protocols``)."""
+    uars: dict[str, list[float]] = {"cold_start": [], "adapted": []}
+    for model in fold_checkpoints(run_dir):
+        out = model.parent / "protocols"
+        if not (out / "metrics.json").exists():
+            evaluate_checkpoint(model, [f"ravdess={dataset_root}"], output_dir=out, device=device, progress=False,
+                                overwrite=True)
+        protocols = json.loads((out / "metrics.json").read_text())["protocols"]
+        for name in uars:
+            uars[name].append(protocols[name]["uar"])
+    return uars
 
 
 def main() -> None:
@@ -84,6 +104,13 @@ def main() -> None:
         classes = len(labels.subset_labels(subset))
         cells = "".join(f" {s[m]['mean']:.3f} ± {s[m]['std']:.3f}" for m in ("uar", "accuracy", "macro_f1"))
         print(f"{protocol:<18} {f'{subset} ({classes})':<11}{cells} {s['val_uar']:8.3f} {s['fold_minutes']:8.1f}")
+    for folds, subset, s in rows:
+        if "protocols" in s:
+            cold, adapted = (np.asarray(s["protocols"][p]) for p in ("cold_start", "adapted"))
+            gain = adapted - cold
+            print(f"{folds} folds, {subset}: UAR cold start {cold.mean():.3f} ± {cold.std():.3f}, adapted "
+                  f"{adapted.mean():.3f} ± {adapted.std():.3f}; adapted - cold per fold "
+                  f"{', '.join(f'{g:+.3f}' for g in gain)} (mean {gain.mean():+.3f})")
 
 
 if __name__ == "__main__":
