@@ -13,8 +13,10 @@ unlabelled), and their paired difference per fold.
 Configurations (``--config``):
 
 * ``default``  - the library defaults for the spectrogram model: per-speaker normalisation of the
-  inputs from each speaker's own unlabelled audio, and clip descriptors beside the log-mel CNN;
-* ``plain``    - the same without per-speaker normalisation: nothing about the test speakers is
+  inputs from each speaker's own unlabelled audio, clip descriptors beside the log-mel CNN, and
+  cold-start training (a quarter of the training clips normalised with the training data's statistics);
+* ``no_cold_start`` - the default without cold-start training;
+* ``plain``    - the default without per-speaker normalisation: nothing about the test speakers is
   used but the clip being classified;
 * ``baseline`` - the log-mel CNN alone (no descriptors, no per-speaker normalisation).
 
@@ -39,6 +41,7 @@ from ser_lib.training import TrainConfig, train
 
 CONFIGS: dict[str, dict] = {
     "default": {"speaker_norm": True, "descriptors": True},
+    "no_cold_start": {"speaker_norm": True, "descriptors": True, "cold_start_rate": 0.0},
     "plain": {"speaker_norm": False, "descriptors": True},
     "baseline": {"speaker_norm": False, "descriptors": False},
 }
