@@ -28,6 +28,7 @@ def test_rerecorded_clips_are_a_folder_corpus_with_the_same_speakers_and_labels(
     copied = corpora.index(table, "folder")
     assert len(copied) == len(clips)
     assert sorted(copied["speaker"].unique()) == ["folder:07", "folder:08"]
+    assert channel.rerecorded_speakers(["ravdess:07", "ravdess:08"]) == ["folder:07", "folder:08"]
     assert sorted(copied["emotion"]) == sorted(clips["emotion"])
     assert dict(zip(copied["speaker"], copied["gender"])) == {
         s.replace("ravdess", "folder"): g for s, g in zip(clips["speaker"], clips["gender"])}

@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from . import audio
+from .corpora import speaker_id
 from .features import active_frames
+
 
 @dataclass(frozen=True)
 class Channel:
@@ -78,7 +81,7 @@ def rerecord(clips: pd.DataFrame, out_dir: str | Path, channel: Channel, seed: i
     rng = np.random.default_rng(seed)
     rows = []
     for row in tqdm(clips.itertuples(), total=len(clips), desc="re-recording", disable=not progress):
-        speaker = str(row.speaker).split(":")[-1]
+        speaker = _local_id(row.speaker)
         target = out / speaker / f"{Path(row.path).stem}.wav"
         target.parent.mkdir(parents=True, exist_ok=True)
         audio.save(target, channel.apply(audio.load(row.path), audio.SAMPLE_RATE, rng))
@@ -88,6 +91,15 @@ def rerecord(clips: pd.DataFrame, out_dir: str | Path, channel: Channel, seed: i
     pd.DataFrame(rows).to_csv(table_path.with_suffix(".part"), index=False)
     table_path.with_suffix(".part").replace(table_path)
     return table_path
+
+
+def rerecorded_speakers(speakers: Sequence[str]) -> list[str]:
+    """The ids the speakers have in a corpus :func:`rerecord` wrote (``ravdess:07`` -> ``folder:07``)."""
+    return [speaker_id("folder", _local_id(s)) for s in speakers]
+
+
+def _local_id(speaker: str) -> str:
+    return str(speaker).split(":")[-1]
 
 
 @dataclass
