@@ -6,9 +6,11 @@ fold), and, when all 24 actors are present, also the 6 folds of the EmoBox bench
 fold the validation actors come from the training actors: they pick the epoch (early stopping);
 a fold's test actors are never used for any choice. Prints a table of UAR, accuracy and macro-F1
 (mean ± std over folds), the validation UAR, the wall time per fold (median over folds) and the device;
-for a model with per-speaker normalisation also the UAR at a cold start (the training data's
-statistics, nothing of the test speaker) beside the adapted one (each test speaker's own clips,
-unlabelled), and their paired difference per fold.
+for a model with per-speaker normalisation also its UAR under each enrolment protocol (how much
+unlabelled audio of the test speaker its statistics come from: none at a cold start, 1, 3 or 10
+random clips, the speaker's neutral clips only, all their clips; ``ser_lib.model.enrolment``), with
+the paired per-fold difference to the plain model when its folds are in ``--out`` (``--config
+default,plain`` runs both).
 
 Configurations (``--config``):
 
@@ -16,13 +18,18 @@ Configurations (``--config``):
   inputs from each speaker's own unlabelled audio, clip descriptors beside the log-mel CNN, and
   cold-start training (a quarter of the training clips normalised with the training data's statistics);
 * ``no_cold_start`` - the default without cold-start training;
+* ``no_gender`` - the default without the auxiliary gender head (``gender_weight`` 0);
+* ``smoothed_selection`` - the default, with each epoch judged by the mean validation UAR of the
+  last 3 epochs (``select_window`` 3);
+* ``enrolment_training`` - the default, and a quarter of the training clips normalised with
+  statistics of a few other clips of their speaker (``enrolment_rate`` 0.25);
 * ``plain``    - the default without per-speaker normalisation: nothing about the test speakers is
   used but the clip being classified;
 * ``baseline`` - the log-mel CNN alone (no descriptors, no per-speaker normalisation).
 
 Runs are kept in ``--out`` and an interrupted benchmark resumes where it stopped.
 
-    python benchmarks/accuracy.py --dataset_root ../shared/data/ravdess16k [--config default]
+    python benchmarks/accuracy.py --dataset_root ../shared/data/ravdess16k [--config default,plain]
         [--subsets all,basic6,basic4] [--epochs 30] [--out runs/accuracy]
 """
 from __future__ import annotations
@@ -36,15 +43,22 @@ import numpy as np
 import torch
 
 from ser_lib.data import corpora, labels
+from ser_lib.model.enrolment import ALL_CLIPS, COLD_START, Enrolment
 from ser_lib.reports.evaluation import evaluate_checkpoint, fold_checkpoints
 from ser_lib.training import TrainConfig, train
 
 CONFIGS: dict[str, dict] = {
     "default": {"speaker_norm": True, "descriptors": True},
     "no_cold_start": {"speaker_norm": True, "descriptors": True, "cold_start_rate": 0.0},
+    "no_gender": {"speaker_norm": True, "descriptors": True, "gender_weight": 0.0},
+    "smoothed_selection": {"speaker_norm": True, "descriptors": True, "select_window": 3},
+    "enrolment_training": {"speaker_norm": True, "descriptors": True, "enrolment_rate": 0.25},
     "plain": {"speaker_norm": False, "descriptors": True},
     "baseline": {"speaker_norm": False, "descriptors": False},
 }
+
+#: The enrolment protocols a speaker-normalised model is scored under, in the order printed.
+ENROLMENTS = (COLD_START, Enrolment(1), Enrolment(3), Enrolment(10), Enrolment(None, ("neutral",)), ALL_CLIPS)
 
 
 def run(dataset_root: str, config: str, subset: str, folds: int, epochs: int, out: Path, device: str) -> dict:
@@ -66,23 +80,43 @@ def run(dataset_root: str, config: str, subset: str, folds: int, epochs: int, ou
 
 
 def protocol_uars(run_dir: Path, dataset_root: str, device: str) -> dict[str, list[float]]:
-    """Each fold's test UAR at a cold start and adapted (evaluations kept in ``foldN/protocols``)."""
-    uars: dict[str, list[float]] = {"cold_start": [], "adapted": []}
+    """Each fold's test UAR under every protocol of :data:`ENROLMENTS` (evaluations kept in
+    ``foldN/enrolment``, headline: all clips)."""
+    uars: dict[str, list[float]] = {p.name: [] for p in ENROLMENTS}
     for model in fold_checkpoints(run_dir):
-        out = model.parent / "protocols"
-        if not (out / "metrics.json").exists():
+        out = model.parent / "enrolment"
+        metrics = out / "metrics.json"
+        if not metrics.exists() or set(uars) - set(json.loads(metrics.read_text())["protocols"]):
             evaluate_checkpoint(model, [f"ravdess={dataset_root}"], output_dir=out, device=device, progress=False,
-                                overwrite=True)
-        protocols = json.loads((out / "metrics.json").read_text())["protocols"]
+                                compare=ENROLMENTS, overwrite=True)
+        protocols = json.loads(metrics.read_text())["protocols"]
         for name in uars:
             uars[name].append(protocols[name]["uar"])
     return uars
 
 
+def print_enrolment(folds: int, subset: str, summary: dict, plain: dict | None) -> None:
+    """UAR under each enrolment protocol, mean ± std over folds, and the paired difference to the plain model."""
+    reference = np.asarray([f["uar"] for f in plain["per_fold"]]) if plain else None
+    print(f"\n{folds} folds, {subset}: unlabelled clips of each test speaker behind its statistics"
+          + ("" if plain else " (no plain-model folds in --out: run --config plain for the paired differences)"))
+    print(f"{'enrolment':<44} {'UAR':>13}  {'per fold':<34}" + ("  minus plain per fold (mean)" if plain else ""))
+    rows = [(p.describe(), np.asarray(summary["protocols"][p.name])) for p in ENROLMENTS]
+    if plain:
+        rows.append(("plain model (no speaker statistics)", reference))
+    for name, uar in rows:
+        line = f"{name[:44]:<44} {uar.mean():.3f} ± {uar.std():.3f}  {', '.join(f'{u:.3f}' for u in uar):<34}"
+        if plain:
+            gain = uar - reference
+            line += f"  {', '.join(f'{g:+.3f}' for g in gain)} ({gain.mean():+.3f})"
+        print(line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset_root", required=True)
-    parser.add_argument("--config", default="default", choices=sorted(CONFIGS))
+    parser.add_argument("--config", default="default",
+                        help=f"one or more of {', '.join(CONFIGS)}, comma-separated (default: default)")
     parser.add_argument("--subsets", default="all,basic6,basic4")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--out", default="runs/accuracy")
@@ -90,30 +124,32 @@ def main() -> None:
     args = parser.parse_args()
     actors = [int(s.split(":")[1]) for s in corpora.speakers_of(corpora.index(args.dataset_root, "ravdess"))]
     protocols = [5] + ([6] if actors == list(range(1, 25)) else [])
+    configs = args.config.split(",")
+    if set(configs) - set(CONFIGS):
+        parser.error(f"--config: unknown {', '.join(sorted(set(configs) - set(CONFIGS)))}; known: {', '.join(CONFIGS)}")
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
     where = torch.cuda.get_device_name() if device == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     rows = []
-    for folds in protocols:
-        for subset in args.subsets.split(","):
-            summary = run(args.dataset_root, args.config, subset, folds, args.epochs, Path(args.out), device)
-            rows.append((folds, subset, summary))
-            print(f"finished {subset}, {folds} folds: UAR {summary['uar']['mean']:.3f}", flush=True)
-    print(f"\nconfig {args.config!r}: speaker-independent, {len(actors)} actors "
+    for config in configs:
+        for folds in protocols:
+            for subset in args.subsets.split(","):
+                summary = run(args.dataset_root, config, subset, folds, args.epochs, Path(args.out), device)
+                rows.append((config, folds, subset, summary))
+                print(f"finished {config}, {subset}, {folds} folds: UAR {summary['uar']['mean']:.3f}", flush=True)
+    print(f"\nspeaker-independent, {len(actors)} actors "
           f"({actors[0]:02d}-{actors[-1]:02d}), {args.epochs} epochs max, device {where}")
-    print(f"{'protocol':<18} {'classes':<11} {'UAR':>13} {'accuracy':>13} {'macro-F1':>13} {'val UAR':>8} "
-          f"{'min/fold':>8}")
-    for folds, subset, s in rows:
+    print(f"{'config':<14} {'protocol':<18} {'classes':<11} {'UAR':>13} {'accuracy':>13} {'macro-F1':>13} "
+          f"{'val UAR':>8} {'min/fold':>8}")
+    for config, folds, subset, s in rows:
         protocol = "EmoBox 6 folds" if folds == 6 else f"{folds} folds x {len(actors) // folds} actors"
         classes = len(labels.subset_labels(subset))
         cells = "".join(f" {s[m]['mean']:.3f} ± {s[m]['std']:.3f}" for m in ("uar", "accuracy", "macro_f1"))
-        print(f"{protocol:<18} {f'{subset} ({classes})':<11}{cells} {s['val_uar']:8.3f} {s['fold_minutes']:8.1f}")
-    for folds, subset, s in rows:
+        print(f"{config:<14} {protocol:<18} {f'{subset} ({classes})':<11}{cells} {s['val_uar']:8.3f} "
+              f"{s['fold_minutes']:8.1f}")
+    for config, folds, subset, s in rows:
         if "protocols" in s:
-            cold, adapted = (np.asarray(s["protocols"][p]) for p in ("cold_start", "adapted"))
-            gain = adapted - cold
-            print(f"{folds} folds, {subset}: UAR cold start {cold.mean():.3f} ± {cold.std():.3f}, adapted "
-                  f"{adapted.mean():.3f} ± {adapted.std():.3f}; adapted - cold per fold "
-                  f"{', '.join(f'{g:+.3f}' for g in gain)} (mean {gain.mean():+.3f})")
+            plain = Path(args.out) / "plain" / f"{subset}-{folds}folds" / "benchmark.json"
+            print_enrolment(folds, subset, s, json.loads(plain.read_text()) if plain.exists() else None)
 
 
 if __name__ == "__main__":

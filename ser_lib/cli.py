@@ -95,7 +95,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     target = Path(args.model_path)
     given = {k: getattr(args, k) for k in ("output_dir", "batch_size", "device") if hasattr(args, k)}
-    given.update(overwrite=args.overwrite, adapt=args.adapt, datasets=datasets_of(args.dataset, args.dataset_root))
+    given.update(overwrite=args.overwrite, adapt=args.adapt, adapt_emotions=args.adapt_emotions,
+                 adapt_seed=args.adapt_seed, datasets=datasets_of(args.dataset, args.dataset_root))
     if target.is_dir() and evaluation.fold_checkpoints(target):
         if args.speakers or args.emotion_subset:
             print("error: --speakers and --emotion_subset apply to one checkpoint, not to a K-fold folder",
@@ -221,9 +222,19 @@ def _add_data_commands(sub) -> None:
     p.set_defaults(func=_cmd_index)
 
 
+def _adapt_value(value: str) -> str:
+    """``evaluate --adapt``: none, all or a number of clips."""
+    from .model.enrolment import Enrolment
+
+    try:
+        return Enrolment.parse(value).key
+    except SERError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _add_evaluate_command(sub) -> None:
     from .data.labels import SUBSETS
-    from .reports.evaluation import ADAPT, evaluate_checkpoint
+    from .reports.evaluation import evaluate_checkpoint
 
     p = sub.add_parser("evaluate", help="metrics, figures and an error-analysis report for a checkpoint")
     p.add_argument("--model_path", required=True,
@@ -232,9 +243,14 @@ def _add_evaluate_command(sub) -> None:
                             "the classes both share")
     p.add_argument("--speakers", help="evaluate on these speakers (e.g. 21,22 or cremad:1001-1010) instead of "
                                       "the checkpoint's test speakers (another corpus: all its speakers)")
-    p.add_argument("--adapt", default="all", choices=list(ADAPT),
-                   help="speaker statistics of the headline: all (each speaker's own, from all their clips) or "
-                        "none (cold start); a speaker-normalised model's report gives both (default: all)")
+    p.add_argument("--adapt", default="all", type=_adapt_value, metavar="none|all|K",
+                   help="speaker statistics of the headline: all (each speaker's own, from all their clips), "
+                        "none (cold start), or K (K random clips of the speaker, never the clip classified); a "
+                        "speaker-normalised model's report also gives none and all (default: all)")
+    p.add_argument("--adapt_emotions", metavar="NAMES",
+                   help="enrol on clips of these emotions only, e.g. neutral (labels choose the clips, the model "
+                        "never sees them)")
+    p.add_argument("--adapt_seed", type=int, default=0, help="seed of the random enrolment clips (default: 0)")
     p.add_argument("--emotion_subset", choices=list(SUBSETS), help="must match the checkpoint's classes (checked)")
     p.add_argument("--output_dir", default=argparse.SUPPRESS,
                    help="default: evaluation/ beside the checkpoint (evaluation-CORPUS/ on another corpus, "

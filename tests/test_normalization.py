@@ -66,6 +66,29 @@ def test_predictor_adapts_to_a_speaker(speaker_norm_run, corpus8):
                                .to_numpy(dtype=float), atol=1e-4)
 
 
+def test_evaluation_enrols_each_clip_on_k_random_clips_of_its_speaker(speaker_norm_run, corpus8):
+    from ser_lib.model.enrolment import Enrolment
+    from ser_lib.reports import evaluation
+
+    result = evaluation.evaluate_checkpoint(speaker_norm_run / "best_model.pt", adapt=4, adapt_emotions="neutral",
+                                          adapt_seed=3, progress=False, output_dir=speaker_norm_run / "eval-k")
+    metrics = result.metrics
+    assert metrics["adapt"] == "4:neutral" and set(result.by_protocol) == {"4:neutral", "none", "all"}
+    assert list(metrics["protocols"]) == ["adapted_4_neutral", "cold_start", "adapted"]
+    assert metrics["uar"] == metrics["protocols"]["adapted_4_neutral"]["uar"]
+    assert "4 random neutral clip(s)" in (result.folder / "report.md").read_text()
+    # a clip's prediction is the one a predictor adapted to exactly its drawn clips gives
+    clips = result.predictions.clips
+    drawn = Enrolment.parse(4, "neutral", 3).draw(clips)
+    k = int(np.flatnonzero(clips["emotion"] == "neutral")[0])
+    assert len(drawn[k]) == 3 and k not in drawn[k]  # 4 neutral clips per actor, never the clip itself
+    predictor = Predictor.from_checkpoint(speaker_norm_run / "best_model.pt", device="cpu")
+    predictor.adapt(clips["path"].iloc[drawn[k]].tolist())
+    expected = predictor.predict_file(clips["path"].iloc[k]).probs
+    np.testing.assert_allclose(result.predictions.probs[k], expected, atol=1e-4)
+    assert not np.allclose(result.predictions.probs[k], result.by_protocol["all"].probs[k], atol=1e-4)
+
+
 def test_stream_builds_running_statistics(speaker_norm_run, corpus8):
     predictor = Predictor.from_checkpoint(speaker_norm_run / "best_model.pt", device="cpu")
     waves = [audio.load(p) for p in sorted((corpus8 / "Actor_08").glob("*.wav"))[:8]]
@@ -140,11 +163,31 @@ def test_cold_start_training_gives_some_clips_the_training_statistics_each_epoch
         dataset.set_epoch(epoch)
         return {k for k in range(n) if dataset[k]["inputs"]["descriptors"][0] == 1}
 
-    train = ClipDataset(clips, waves, [0] * n, AudioSettings(), train=True, inputs=own, cold_inputs=cold,
-                        cold_rate=0.25)
+    train = ClipDataset(clips, waves, [0] * n, AudioSettings(), train=True, inputs=own, variants=[(0.25, cold)])
     first, second = cold_clips(train, 0), cold_clips(train, 1)
     assert 0.18 * n < len(first) < 0.32 * n and 0.18 * n < len(second) < 0.32 * n
     assert first != second and first == cold_clips(train, 0)  # drawn anew each epoch, reproducibly
-    test = ClipDataset(clips, waves, [0] * n, AudioSettings(), train=False, inputs=own, cold_inputs=cold,
-                       cold_rate=0.25)
+    test = ClipDataset(clips, waves, [0] * n, AudioSettings(), train=False, inputs=own, variants=[(0.25, cold)])
     assert cold_clips(test, 0) == set()  # evaluation never swaps statistics
+
+
+def test_enrolment_training_shows_a_few_clips_statistics(corpus8, tmp_path):
+    from ser_lib.model.enrolment import TRAINING_ENROLMENTS
+    from ser_lib.training.run import SplitRun
+    from ser_lib.training.setup import load_run_data, make_accelerator, run_splits, scan_dataset
+
+    config = small_train_config(corpus8, tmp_path, speaker_norm=True, cold_start_rate=0.2, enrolment_rate=0.35)
+    root, clips, labels = scan_dataset(config)
+    data = load_run_data(config, root, clips, labels)
+    run = SplitRun(config, data, run_splits(config, clips)[0], make_accelerator(config))
+    train = run.sets["train"]
+    rates = [rate for rate, _ in train.variants]
+    assert len(rates) == 1 + len(TRAINING_ENROLMENTS) and rates[0] == 0.2 and sum(rates[1:]) == pytest.approx(0.35)
+    assert run.sets["val"].variants == []  # validation keeps each speaker's own statistics
+    own, cold, one, neutral = train.inputs, train.variants[0][1], train.variants[1][1], train.variants[-1][1]
+    # a clip's statistics from one other clip of its speaker lie between the cold start and its own
+    d = lambda a, b: np.abs(a["mel_mean"] - b["mel_mean"]).mean(1)  # noqa: E731
+    assert (d(one, cold) > 1e-4).all() and (d(one, own) > 1e-4).all() and (d(neutral, own) > 1e-4).all()
+    assert np.median(d(one, own)) < np.median(d(cold, own))
+    with pytest.raises(Exception, match="enrolment_rate"):
+        small_train_config(corpus8, tmp_path, cold_start_rate=0.5, enrolment_rate=0.5).validate()

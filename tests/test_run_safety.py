@@ -130,3 +130,18 @@ def test_a_missing_dataset_is_reported_before_an_unfetchable_encoder(tmp_path):
     assert "pretrained encoder" not in run.stderr and not (tmp_path / "run").exists()
     with pytest.raises(DatasetError):
         training.train(small_train_config(tmp_path / "nowhere", tmp_path / "run2"))
+
+
+def test_selection_window_prefers_a_good_stretch_to_one_lucky_epoch():
+    from ser_lib.training.run_folder import Progress
+
+    curve = [0.3, 0.7, 0.5, 0.6, 0.62, 0.64, 0.6]
+    single, smoothed = Progress(), Progress(window=3)
+    for epoch, uar in enumerate(curve):
+        single.record({"epoch": epoch, "val_uar": uar})
+        smoothed.record({"epoch": epoch, "val_uar": uar})
+    assert single.best_epoch == 1 and single.best_uar == 0.7
+    assert smoothed.best_epoch == 5 and smoothed.best_uar == pytest.approx((0.6 + 0.62 + 0.64) / 3)
+    resumed = Progress.from_dict(smoothed.to_dict(), window=3)
+    assert resumed.record({"epoch": 7, "val_uar": 0.55}) is False  # (0.64 + 0.6 + 0.55) / 3 < 0.62
+    assert resumed.record({"epoch": 8, "val_uar": 0.75}) is True  # (0.6 + 0.55 + 0.75) / 3 > 0.62

@@ -69,17 +69,17 @@ class ClipDataset(torch.utils.data.Dataset):
     ``train=True``: a random crop of at most ``max_seconds`` and waveform augmentation;
     otherwise the centre crop and no augmentation. ``inputs`` holds one row per clip of each extra
     model input; ``states_cache`` (a :class:`~ser_lib.model.backbone.EncoderStatesCache`)
-    supplies a frozen encoder's layers instead of running it. With ``cold_inputs`` (the same inputs
-    under the training data's statistics), a training clip takes those instead with probability
-    ``cold_rate``, drawn anew each epoch: the model also learns the cold start, where nothing of a
-    speaker has been heard yet.
+    supplies a frozen encoder's layers instead of running it. ``variants`` are ``(rate, inputs)``
+    pairs: the same inputs under other speaker statistics (the training data's, or a few clips'), which
+    a training clip takes instead with probability ``rate``, drawn anew each epoch: the model also
+    learns the cold start, where nothing of a speaker has been heard yet, and the first few clips.
     """
 
     def __init__(self, clips: pd.DataFrame, waves: Sequence[np.ndarray], labels: Sequence[int],
                  settings: AudioSettings, *, train: bool, seed: int = 0,
                  augment: WaveAugment | None = None, states_cache=None,
-                 inputs: dict[str, np.ndarray] | None = None, cold_inputs: dict[str, np.ndarray] | None = None,
-                 cold_rate: float = 0.0):
+                 inputs: dict[str, np.ndarray] | None = None,
+                 variants: Sequence[tuple[float, dict[str, np.ndarray]]] = ()):
         if len(clips) != len(waves) or len(waves) != len(labels):
             raise ValueError("clips, waves and labels must have the same length")
         self.clips = clips.reset_index(drop=True)
@@ -95,10 +95,12 @@ class ClipDataset(torch.utils.data.Dataset):
         for key, values in self.inputs.items():
             if len(values) != len(self.waves):
                 raise ValueError(f"model input {key!r} has {len(values)} rows for {len(self.waves)} clips")
-        self.cold_inputs = {k: np.asarray(v, dtype=np.float32) for k, v in (cold_inputs or {}).items()}
-        if self.cold_inputs.keys() != self.inputs.keys() and self.cold_inputs:
-            raise ValueError("cold_inputs must hold the same model inputs as inputs")
-        self.cold_rate = cold_rate if train and self.cold_inputs else 0.0
+        self.variants = [(rate, {k: np.asarray(v, dtype=np.float32) for k, v in values.items()})
+                         for rate, values in variants] if train else []
+        if any(values.keys() != self.inputs.keys() for _, values in self.variants):
+            raise ValueError("each variant must hold the same model inputs as inputs")
+        if sum(rate for rate, _ in self.variants) >= 1:
+            raise ValueError("the variants' rates must add up to less than 1")
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -130,9 +132,14 @@ class ClipDataset(torch.utils.data.Dataset):
         return item
 
     def __getitem__(self, i: int) -> dict:
-        cold = self.cold_rate > 0 and np.random.default_rng(derive_seed(self.seed, self.epoch, i, 1)).random() \
-            < self.cold_rate
-        inputs = self.cold_inputs if cold else self.inputs
+        inputs = self.inputs
+        if self.variants:
+            u = np.random.default_rng(derive_seed(self.seed, self.epoch, i, 1)).random()
+            for rate, values in self.variants:
+                if u < rate:
+                    inputs = values
+                    break
+                u -= rate
         item = {"emotion": int(self.labels[i]), "gender": int(self.genders[i]), "index": i,
                 "inputs": {key: values[i] for key, values in inputs.items()}}
         if self.states_cache is not None:

@@ -221,6 +221,7 @@ def clip_statistics(wave: np.ndarray, sr: int = SAMPLE_RATE, version: int = 2) -
     spec = np.abs(librosa.stft(wave, n_fft=512, hop_length=int(0.01 * sr))) ** 2
     freqs = librosa.fft_frequencies(sr=sr, n_fft=512)
     frames = spec[:, : len(speech)][:, speech[: spec.shape[1]]]
+    # energy above 1 kHz over energy below it (eGeMAPS's alpha ratio: 50-1000 Hz over 1-5 kHz, the other way up)
     low, high = frames[freqs < 1000].sum(), frames[freqs >= 1000].sum()
     feats["alpha_ratio_db"] = float(10 * np.log10((high + 1e-12) / (low + 1e-12)))
     centroid = (freqs[:, None] * frames).sum(0) / (frames.sum(0) + 1e-12)

@@ -4,7 +4,7 @@
 come from the checkpoint, never from this code. A clip is prepared (resampled, trimmed, centre-cropped)
 and normalised exactly as in evaluation; for a speaker-normalised model the predictor keeps running
 statistics of the current speaker (:meth:`Predictor.adapt` from files, :meth:`Predictor.hear` from a
-stream), and the training data's statistics stand in until enough has been heard.
+stream), shrunk towards the training data's statistics while little has been heard.
 """
 from __future__ import annotations
 

@@ -38,6 +38,12 @@ MEL_STD_FLOOR = 1e-3
 DESCRIPTOR_STD_EPS = 1e-6
 #: The training data's log-mel statistics come from at most this many clips (evenly spaced).
 GLOBAL_MEL_CLIPS = 400
+#: How much the training data's statistics weigh in a speaker's (:class:`SpeakerStatistics`): as
+#: much as this many log-mel frames (6 s) and this many clips' descriptors. Chosen on the validation
+#: actors of the 5 RAVDESS folds (README), where it lifted the UAR after 3 clips from 0.36 to 0.53
+#: and left it unchanged with all of a speaker's clips.
+PRIOR_FRAMES = 600
+PRIOR_CLIPS = 5
 
 
 @dataclass
@@ -85,6 +91,16 @@ class RunningStats:
         self.m2 = self.m2 + batch_m2 + delta ** 2 * self.count * n / total
         self.count = total
 
+    def merge(self, other: "RunningStats") -> None:
+        """Add the rows ``other`` has seen (as if they had been passed to :meth:`update` here)."""
+        if other.count == 0:
+            return
+        total = self.count + other.count
+        delta = other.mean - self.mean
+        self.mean = self.mean + delta * other.count / total
+        self.m2 = self.m2 + other.m2 + delta ** 2 * self.count * other.count / total
+        self.count = total
+
     @property
     def std(self) -> np.ndarray:
         """Population standard deviation (as ``np.std``); ones before any data."""
@@ -115,14 +131,17 @@ class SpeakerStatistics:
     """Running statistics of one speaker's audio (log-mel frames and clip descriptors).
 
     ``update(wave, descriptors)`` adds prepared audio of the speaker and/or one row of raw
-    descriptors. Until ``min_frames`` log-mel frames (3 s) or ``min_clips`` descriptor rows have
-    been seen, the training data's statistics stand in. A model trained without ``speaker_norm``
-    ignores all of this.
+    descriptors. The statistics in use are the speaker's shrunk towards the training data's, which
+    weigh as much as ``prior_frames`` log-mel frames and ``prior_clips`` descriptor rows: nothing
+    heard gives the training data's (the cold start), a few seconds a mix, and a speaker's whole
+    corpus almost only their own. A few clips' standard deviations alone are too noisy to divide
+    by. A model trained without ``speaker_norm`` ignores all of this.
     """
 
-    def __init__(self, normalizer: "InputNormalizer", min_frames: int = 300, min_clips: int = 3):
+    def __init__(self, normalizer: "InputNormalizer", prior_frames: float = PRIOR_FRAMES,
+                 prior_clips: float = PRIOR_CLIPS):
         self.normalizer = normalizer
-        self.min_frames, self.min_clips = min_frames, min_clips
+        self.prior_frames, self.prior_clips = prior_frames, prior_clips
         self.mel = RunningStats(normalizer.mel_settings.n_mels)
         self.descriptors = RunningStats(len(normalizer.descriptor_names))
 
@@ -136,15 +155,27 @@ class SpeakerStatistics:
 
     @property
     def adapted(self) -> bool:
-        """Whether the speaker's own log-mel statistics are in use."""
-        return self.mel.count >= self.min_frames
+        """Whether any of the speaker's own audio is in use."""
+        return self.mel.count > 0 or self.descriptors.count > 0
 
     def mel_stats(self) -> Stats:
-        return self.mel.mel_stats() if self.adapted else self.normalizer.mel
+        if self.mel.count == 0:
+            return self.normalizer.mel
+        return blend(self.mel.mel_stats(), self.normalizer.mel, self.mel.count, self.prior_frames)
 
     def descriptor_stats(self) -> Stats:
-        return self.descriptors.descriptor_stats() if self.descriptors.count >= self.min_clips \
-            else self.normalizer.descriptors
+        if self.descriptors.count == 0:
+            return self.normalizer.descriptors
+        return blend(self.descriptors.descriptor_stats(), self.normalizer.descriptors, self.descriptors.count,
+                     self.prior_clips)
+
+
+def blend(own: Stats, prior: Stats, count: float, prior_count: float) -> Stats:
+    """``own`` statistics (of ``count`` observations) shrunk towards ``prior``, which weighs as much as
+    ``prior_count`` observations: means and variances are mixed by weight."""
+    w = count / (count + prior_count) if prior_count > 0 else 1.0
+    return Stats((w * own.mean + (1 - w) * prior.mean).astype(np.float32),
+                 np.sqrt(w * own.std ** 2 + (1 - w) * prior.std ** 2).astype(np.float32))
 
 
 @dataclass
@@ -228,7 +259,7 @@ class InputNormalizer:
 
     # -- inputs ------------------------------------------------------------------------------------
     def new_speaker(self) -> SpeakerStatistics:
-        """Empty running statistics for a new speaker (the training data's stand in at first)."""
+        """Empty running statistics for a new speaker (the training data's until some audio is heard)."""
         return SpeakerStatistics(self)
 
     def check_adaptable(self) -> None:
@@ -250,16 +281,41 @@ class InputNormalizer:
         return inputs
 
     def inputs(self, waves: Sequence[np.ndarray], paths: Sequence[str], speakers: Sequence,
-               adapt: bool = True) -> dict[str, np.ndarray]:
-        """The extra inputs of many prepared clips (one row per clip); with ``speaker_norm`` each
-        speaker's statistics come from all of that speaker's clips here (no labels), unless ``adapt`` is
-        False (cold start: the training data's statistics for everyone)."""
+               adapt: bool = True, enrolment: Sequence[Sequence[int]] | None = None) -> dict[str, np.ndarray]:
+        """The extra inputs of many prepared clips (one row per clip). With ``speaker_norm`` each
+        clip is normalised with its speaker's statistics (no labels): by default from all of that
+        speaker's clips here; with ``enrolment``, from the clips at ``enrolment[k]`` for clip ``k``
+        (shrunk towards the training data's, as :class:`SpeakerStatistics` does). ``adapt=False``
+        is the cold start: the training data's statistics for everyone."""
         table = (descriptor_matrix(paths, waves, self.audio, version=self.descriptor_version)
                  if self.descriptors is not None else None)
-        heard: dict = {}
+        described = (lambda k: None) if table is None else (lambda k: table[k])  # noqa: E731
+        heard: list[SpeakerStatistics | None] = [None] * len(waves)
         if self.speaker_norm and adapt:
-            for k, (wave, speaker) in enumerate(zip(waves, speakers)):
-                heard.setdefault(speaker, self.new_speaker()).update(wave, None if table is None else table[k])
-        rows = [self.clip_inputs(wave, heard.get(speaker), None if table is None else table[k])
-                for k, (wave, speaker) in enumerate(zip(waves, speakers))]
+            if enrolment is None:
+                groups: dict = {}
+                for k, speaker in enumerate(speakers):
+                    groups.setdefault(speaker, []).append(k)
+                enrolment = [groups[speaker] for speaker in speakers]
+            frames: dict[int, RunningStats] = {}  # each enrolled clip's log-mel statistics, computed once
+            built: dict[tuple[int, ...], SpeakerStatistics] = {}
+            for k, members in enumerate(enrolment):
+                members = tuple(sorted(members))
+                if members not in built:
+                    built[members] = self._enrolled(members, waves, frames, described)
+                heard[k] = built[members]
+        rows = [self.clip_inputs(wave, heard[k], described(k)) for k, wave in enumerate(waves)]
         return {key: np.stack([row[key] for row in rows]) for key in (rows[0] if rows else {})}
+
+    def _enrolled(self, members: tuple[int, ...], waves: Sequence[np.ndarray], frames: dict[int, RunningStats],
+                  described) -> SpeakerStatistics:
+        """A speaker's statistics from the clips at ``members`` (their log-mel statistics cached in ``frames``)."""
+        speaker = self.new_speaker()
+        for k in members:
+            if self.mel is not None and len(waves[k]) >= self.mel_settings.n_fft:
+                if k not in frames:
+                    frames[k] = RunningStats(self.mel_settings.n_mels)
+                    frames[k].update(self.log_mel_frames(waves[k]))
+                speaker.mel.merge(frames[k])
+            speaker.update(descriptors=described(k))
+        return speaker

@@ -37,6 +37,7 @@ from ..devices import resolve_device
 from ..errors import CheckpointError, ConfigError, DatasetError
 from ..inference.batch import predict_dataset
 from ..model import checkpoint as ckpt_io
+from ..model.enrolment import ALL_CLIPS, COLD_START, Enrolment
 from .figures import write_figures
 from .metrics import compute_metrics
 from .predictions import Predictions, pool_predictions
@@ -47,9 +48,6 @@ log = logging.getLogger(__name__)
 
 #: Clips per batch when evaluating (``evaluate --batch_size``).
 BATCH_SIZE = 16
-#: Speaker-statistics protocols of ``evaluate --adapt``: the speaker's own (all their clips, unlabelled)
-#: or none (cold start: the training data's statistics).
-ADAPT = {"all": "adapted", "none": "cold_start"}
 #: The metrics a K-fold evaluation summarises (mean ± std over folds).
 FOLD_METRICS = ("accuracy", "uar", "macro_f1", "roc_auc_macro", "ece")
 
@@ -57,7 +55,8 @@ FOLD_METRICS = ("accuracy", "uar", "macro_f1", "roc_auc_macro", "ece")
 @dataclass
 class Evaluation:
     """What :func:`evaluate_checkpoint` produced: the metrics, the per-clip predictions (of the headline
-    protocol, and of each protocol that was run, by ``--adapt`` value) and the folder."""
+    protocol, and of each protocol that was run, by :attr:`Enrolment.key`: ``all``, ``none``, ``10``,
+    ``3:neutral``) and the folder."""
 
     metrics: dict
     predictions: Predictions
@@ -67,11 +66,10 @@ class Evaluation:
 
 def predict_checkpoint(loaded: ckpt_io.Checkpoint, clips: pd.DataFrame, batch_size: int = BATCH_SIZE,
                        device: str | torch.device = "cpu", progress: bool = True,
-                       adapt: Sequence[str] = ("all",)) -> dict[str, Predictions]:
+                       adapt: Sequence[Enrolment] = (ALL_CLIPS,)) -> dict[str, Predictions]:
     """Probabilities of a loaded checkpoint for every loadable clip of ``clips``, scored over the classes
-    the model and the clips share, for each speaker-statistics protocol in ``adapt``: ``all`` (each
-    speaker normalised with the statistics of all their clips, unlabelled) and ``none`` (cold start:
-    the training data's statistics). Clips of an emotion the model does not know are left out."""
+    the model and the clips share, for each speaker-statistics protocol in ``adapt`` (by its key;
+    :mod:`~ser_lib.model.enrolment`). Clips of an emotion the model does not know are left out."""
     clips, waves, failures = load_table(clips, loaded.audio, progress=progress)
     shared = [label for label in loaded.labels if label in set(clips["emotion"])]
     columns = [loaded.labels.index(label) for label in shared]
@@ -79,11 +77,11 @@ def predict_checkpoint(loaded: ckpt_io.Checkpoint, clips: pd.DataFrame, batch_si
     results = {}
     for protocol in adapt:
         inputs = loaded.normalizer.inputs(waves, clips["path"].tolist(), clips["speaker"].tolist(),
-                                          adapt=protocol == "all")
+                                          adapt=not protocol.cold, enrolment=protocol.draw(clips))
         dataset = ClipDataset(clips, waves, y_true, loaded.audio, train=False, inputs=inputs)
         out = predict_dataset(loaded.model.to(device), dataset, batch_size, device, progress=progress)
         probs = out["probs"][np.argsort(out["index"])][:, columns]
-        results[protocol] = Predictions(clips, probs / probs.sum(1, keepdims=True), y_true, shared, failures)
+        results[protocol.key] = Predictions(clips, probs / probs.sum(1, keepdims=True), y_true, shared, failures)
     return results
 
 
@@ -152,21 +150,25 @@ def check_free(folder: Path, overwrite: bool) -> None:
 def evaluate_checkpoint(model_path: str | Path, datasets: Sequence[Dataset | str] | None = None,
                         speakers: Sequence[str] | None = None, emotion_subset: str | None = None,
                         output_dir: str | Path | None = None, batch_size: int = BATCH_SIZE, device: str = "auto",
-                        adapt: str = "all", progress: bool = True, overwrite: bool = False) -> Evaluation:
+                        adapt: str | int = "all", adapt_emotions: str | Sequence[str] | None = None,
+                        adapt_seed: int = 0, compare: Sequence[Enrolment] = (COLD_START, ALL_CLIPS),
+                        progress: bool = True, overwrite: bool = False) -> Evaluation:
     """Evaluate one checkpoint and write metrics, predictions, figures and report into ``output_dir``
     (an earlier evaluation there is replaced only with ``overwrite``).
 
     ``datasets`` (``NAME=PATH``) default to the ones the model was trained on; on another corpus the
     model is scored over the classes both share. For a model with speaker normalisation the headline
-    uses ``adapt`` (``all``: each speaker's own statistics; ``none``: cold start) and the report gives both.
+    uses ``adapt`` (``all``: each speaker's own statistics from all their clips; ``none``: cold start;
+    ``K``: K random clips of the speaker, drawn with ``adapt_seed``) from ``adapt_emotions`` only when
+    given (:mod:`~ser_lib.model.enrolment`), and the report gives the ``compare`` protocols beside it
+    (by default the cold start and ``all``).
     """
     datasets = [d if isinstance(d, Dataset) else Dataset.parse(d) for d in datasets] if datasets else None
     device = resolve_device(device)
     loaded = ckpt_io.load(model_path, device)
     datasets = datasets or training_datasets(loaded)
     _check_subset(loaded, model_path, emotion_subset)
-    if adapt not in ADAPT:
-        raise ConfigError(f"--adapt must be one of {', '.join(ADAPT)}, got {adapt!r}")
+    headline = Enrolment.parse(adapt, adapt_emotions, adapt_seed)
     clips, wanted, left_out = _evaluation_clips(loaded, datasets, speakers, progress)
     foreign = [d.corpus for d in datasets if d.corpus not in {t.corpus for t in training_datasets(loaded)}]
     out = Path(output_dir) if output_dir else default_folder(model_path, wanted if speakers else None,
@@ -177,19 +179,34 @@ def evaluate_checkpoint(model_path: str | Path, datasets: Sequence[Dataset | str
     if leaked:
         log.warning("speakers %s were used for training or model selection: their scores are not "
                     "speaker-independent", ", ".join(leaked))
-    protocols = (adapt, *[a for a in ADAPT if a != adapt]) if loaded.normalizer.speaker_norm else (adapt,)
+    if not loaded.normalizer.speaker_norm:
+        if headline.key not in (COLD_START.key, ALL_CLIPS.key):
+            log.warning("this model was trained without speaker normalisation: --adapt %s changes nothing",
+                        headline.key)
+        headline = ALL_CLIPS if not headline.cold else headline
+        protocols = [headline]
+    else:
+        protocols = [headline]
+        for other in compare:
+            if other.key not in {p.key for p in protocols}:
+                protocols.append(other)
     predictions = predict_checkpoint(loaded, clips, batch_size, device, progress, protocols)
-    pred = predictions[adapt]
+    pred = predictions[headline.key]
     metrics = write_evaluation(pred, out, model_path=str(model_path), datasets=[str(d) for d in datasets],
-                               speakers=wanted, leaked_speakers=leaked, adapt=adapt, left_out=left_out,
-                               protocols=_protocol_scores(predictions))
+                               speakers=wanted, leaked_speakers=leaked, adapt=headline.key, left_out=left_out,
+                               protocols=_protocol_scores(protocols, predictions))
     return Evaluation(metrics, pred, out, predictions)
 
 
-def _protocol_scores(predictions: dict[str, Predictions]) -> dict:
-    """UAR, accuracy and macro-F1 under each speaker-statistics protocol that was run."""
-    return {ADAPT[protocol]: {k: v for k, v in compute_metrics(p.y_true, p.probs, p.labels).items()
-                              if k in ("uar", "accuracy", "macro_f1")} for protocol, p in predictions.items()}
+def _protocol_scores(protocols: Sequence[Enrolment], predictions: dict[str, Predictions]) -> dict:
+    """UAR, accuracy and macro-F1 under each speaker-statistics protocol that was run, with its description."""
+    scores = {}
+    for protocol in protocols:
+        p = predictions[protocol.key]
+        metrics = compute_metrics(p.y_true, p.probs, p.labels)
+        scores[protocol.name] = {"description": protocol.describe(),
+                                 **{k: metrics[k] for k in ("uar", "accuracy", "macro_f1")}}
+    return scores
 
 
 def write_evaluation(pred: Predictions, out: Path, title: str = "Evaluation report", **meta) -> dict:
@@ -213,7 +230,8 @@ def fold_checkpoints(run_dir: Path) -> list[Path]:
 
 def evaluate_folds(run_dir: str | Path, datasets: Sequence[Dataset | str] | None = None,
                    output_dir: str | Path | None = None, batch_size: int = BATCH_SIZE, device: str = "auto",
-                   adapt: str = "all", progress: bool = True, overwrite: bool = False) -> dict:
+                   adapt: str | int = "all", adapt_emotions: str | Sequence[str] | None = None, adapt_seed: int = 0,
+                   progress: bool = True, overwrite: bool = False) -> dict:
     """Evaluate every fold of a K-fold run on its own test speakers: a summary table (mean ± std over
     folds) and a full report of the predictions pooled over folds (every speaker tested exactly once)."""
     run_dir = Path(run_dir)
@@ -226,13 +244,14 @@ def evaluate_folds(run_dir: str | Path, datasets: Sequence[Dataset | str] | None
     rows, parts = [], []
     for path in folds:
         result = evaluate_checkpoint(path, datasets, batch_size=batch_size, device=device, adapt=adapt,
+                                     adapt_emotions=adapt_emotions, adapt_seed=adapt_seed,
                                      progress=progress, overwrite=overwrite)
         rows.append({"split": path.parent.name, "test_speakers": result.metrics["speakers"],
                      "clips": result.metrics["n_clips"], **{k: result.metrics[k] for k in FOLD_METRICS}})
         parts.append(result.predictions)
     pooled = write_evaluation(pool_predictions(parts), out / "pooled", title=f"Pooled over {len(folds)} folds",
                               model_path=str(run_dir / "fold*" / "best_model.pt"),
-                              datasets=result.metrics["datasets"], adapt=adapt,
+                              datasets=result.metrics["datasets"], adapt=result.metrics["adapt"],
                               speakers=corpora.speakers_of(pd.concat([p.clips for p in parts])))
     summary = fold_summary(rows, FOLD_METRICS)
     summary["pooled"] = {k: pooled[k] for k in ("labels", "accuracy", "uar", "macro_f1", "per_class",

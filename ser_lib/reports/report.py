@@ -116,13 +116,12 @@ def _left_out(left_out: dict) -> list[str]:
 
 
 def _protocols(metrics: dict) -> list[str]:
-    """Both speaker-statistics protocols of a speaker-normalised model, side by side."""
+    """The speaker-statistics protocols of a speaker-normalised model, side by side."""
     protocols = metrics.get("protocols") or {}
     if len(protocols) < 2:
         return []
-    names = {"adapted": "each speaker's own statistics (all their clips, unlabelled)",
-             "cold_start": "cold start (the training data's statistics: nothing of the speaker)"}
-    table = pd.DataFrame([{"speaker statistics": names[k], **v} for k, v in protocols.items()])
+    table = pd.DataFrame([{"speaker statistics": v["description"], **{k: x for k, x in v.items() if k != "description"}}
+                          for v in protocols.values()])
     return ["## Speaker statistics", "", f"The headline uses `--adapt {metrics['adapt']}`.", "", _md_table(table), ""]
 
 

@@ -68,6 +68,9 @@ class TrainConfig:
     speaker_norm: bool = option(True, "normalise inputs with each speaker's own unlabelled audio")
     cold_start_rate: float = option(0.25, "with --speaker_norm: this fraction of training clips (drawn each epoch) "
                                           "gets the training data's statistics instead, as a new voice does at first")
+    enrolment_rate: float = option(0.0, "with --speaker_norm: this fraction of training clips (drawn each epoch) "
+                                        "gets statistics of a few other clips of their speaker instead (1, 3 or 10 "
+                                        "at random, or the neutral ones), as a voice heard briefly does")
     d_model: int = option(192, "width of the fused frames, the context transformer and the heads")
     cnn_channels: tuple[int, ...] = option((32, 64, 128), "channels of the CNN blocks")
     context_layers: int = option(2, "context transformer layers")
@@ -85,6 +88,8 @@ class TrainConfig:
                           choices=("loss", "sampler", "none"))
     label_smoothing: float = option(0.1, "label smoothing of the emotion loss")
     patience: int = option(10, "early stopping: epochs without a better validation UAR (0: off)")
+    select_window: int = option(1, "judge each epoch by the mean validation UAR of this many epochs up to it "
+                                   "(1: its own), against one lucky epoch on few validation speakers")
     augment: bool = option(True, "waveform augmentation (speed, shift, noise, gain)")
     augment_settings: WaveAugment = option(WaveAugment, "waveform augmentation strengths", prefix="augment_")
     spec_augment: bool = option(True, "SpecAugment on the log-mel branch")
@@ -118,6 +123,9 @@ class TrainConfig:
             (self.max_seconds > 0.5, "--max_seconds must be above 0.5"),
             (self.gender_weight >= 0, "--gender_weight must not be negative"),
             (0 <= self.cold_start_rate < 1, "--cold_start_rate is a fraction of the training clips, in [0, 1)"),
+            (0 <= self.enrolment_rate and self.cold_start_rate + self.enrolment_rate < 1,
+             "--enrolment_rate is a fraction of the training clips, and with --cold_start_rate below 1"),
+            (self.select_window >= 1, "--select_window must be at least 1"),
             (self.folds is None or self.folds >= 2, "--folds needs at least 2"),
             (not (self.folds and self.test_corpus), "--folds and --test_corpus are two different splits: give one"),
             (self.num_workers >= 0, "--num_workers must not be negative"),

@@ -29,6 +29,7 @@ from ..data.splits import Split
 from ..errors import CheckpointError, TrainingError
 from ..model import checkpoint
 from ..model.backbone import EncoderStatesCache, load_backbone
+from ..model.enrolment import TRAINING_ENROLMENTS
 from ..model.normalizer import InputNormalizer
 from ..model.ser_model import SERModel
 from ..reports.summary import fold_summary, write_fold_summary
@@ -138,7 +139,7 @@ def train_split(config: TrainConfig, data: RunData, split: Split, run_dir: Path,
         run = SplitRun(config, data, split, accelerator, encoder)
         if main:
             folder.update(**run.model_record())
-        progress = run.resume(folder) if config.resume else Progress()
+        progress = run.resume(folder) if config.resume else Progress(window=config.select_window)
         run.fit(folder, progress)
         return run.finish(folder, progress)
     except BaseException as err:
@@ -176,10 +177,9 @@ class SplitRun:
             descriptors=config.descriptors)
         speakers = data.clips["speaker"].tolist()
         inputs = self.normalizer.inputs(data.waves, paths_, speakers)
-        cold = (self.normalizer.inputs(data.waves, paths_, speakers, adapt=False)
-                if config.speaker_norm and config.cold_start_rate > 0 else None)
+        variants = self._variants(paths_, speakers) if config.speaker_norm else []
         states_cache = self._states_cache()
-        self.sets = {name: self._dataset(name, inputs, states_cache, cold) for name in ("train", "val", "test")
+        self.sets = {name: self._dataset(name, inputs, states_cache, variants) for name in ("train", "val", "test")
                      if name == "train" or len(self.parts[name])}
         train_set = self.sets["train"]
         balance_by = ([train_set.labels] if config.balance == "sampler" else []) + \
@@ -201,15 +201,30 @@ class SplitRun:
         cache.fill(self.data.clips["path"].tolist(), self.data.waves, self.accelerator.device, self.config.progress)
         return cache
 
-    def _dataset(self, name: str, inputs: dict, states_cache, cold: dict | None = None) -> ClipDataset:
+    def _variants(self, paths_: list[str], speakers: list) -> list[tuple[float, dict]]:
+        """The training clips' inputs under other speaker statistics, with the rate each is used at: the
+        cold start (``cold_start_rate``) and a few clips of the speaker (``enrolment_rate``, split evenly
+        over :data:`~ser_lib.model.enrolment.TRAINING_ENROLMENTS`, drawn with the run's seed)."""
+        config, waves = self.config, self.data.waves
+        variants = []
+        if config.cold_start_rate > 0:
+            variants.append((config.cold_start_rate, self.normalizer.inputs(waves, paths_, speakers, adapt=False)))
+        if config.enrolment_rate > 0:
+            draws = [replace(e, seed=config.seed + e.seed) for e in TRAINING_ENROLMENTS]
+            for enrolment in draws:
+                variants.append((config.enrolment_rate / len(draws), self.normalizer.inputs(
+                    waves, paths_, speakers, enrolment=enrolment.draw(self.data.clips))))
+        return variants
+
+    def _dataset(self, name: str, inputs: dict, states_cache, variants: list) -> ClipDataset:
         idx, data = self.parts[name], self.data
         train = name == "train"
         return ClipDataset(data.clips.iloc[idx], [data.waves[i] for i in idx], data.targets()[idx],
                            self.config.audio_settings(), train=train, seed=self.config.seed,
                            augment=self.config.wave_augment(), states_cache=states_cache,
                            inputs={key: values[idx] for key, values in inputs.items()},
-                           cold_inputs={key: values[idx] for key, values in cold.items()} if cold and train else None,
-                           cold_rate=self.config.cold_start_rate)
+                           variants=[(rate, {key: values[idx] for key, values in alt.items()})
+                                     for rate, alt in variants] if train else ())
 
     def payload(self, metrics: dict | None = None, extra: dict | None = None) -> dict:
         """The checkpoint of the current weights."""
@@ -221,14 +236,14 @@ class SplitRun:
         """The progress of an interrupted run, with the trainer restored to its last epoch."""
         if not folder.last.exists():
             log.info("no last.pt in %s: starting from scratch", folder.path)
-            return Progress()
+            return Progress(window=self.config.select_window)
         state = checkpoint.read(folder.last)  # validated; a checkpoint of the previous format is upgraded
         missing = [key for key in ("optimizer", "scheduler", "history", "best") if key not in state]
         if missing:
             raise CheckpointError(f"{folder.last} holds no {', '.join(missing)}: it cannot continue a run. Start "
                                   f"again with --overwrite (or another --output_dir).")
         self.trainer.load_state_dict(state)
-        progress = Progress.from_dict(state)
+        progress = Progress.from_dict(state, self.config.select_window)
         log.info("resuming %s at epoch %d of %d", folder.path, progress.next_epoch + 1, self.config.epochs)
         return progress
 

@@ -43,11 +43,14 @@ LOCK_FILE = ".lock"
 @dataclass
 class Progress:
     """The epochs so far: the history rows, the best validation UAR and its epoch (without validation
-    actors there is no UAR to choose by: the last epoch is kept and ``best_uar`` stays None)."""
+    actors there is no UAR to choose by: the last epoch is kept and ``best_uar`` stays None). With
+    ``window`` > 1 an epoch is judged by the mean validation UAR of the last ``window`` epochs up to it,
+    so that one lucky epoch on a small validation set is not chosen over a good stretch."""
 
     history: list[dict] = field(default_factory=list)
     best_uar: float | None = None
     best_epoch: int = -1
+    window: int = 1
 
     @property
     def next_epoch(self) -> int:
@@ -62,6 +65,9 @@ class Progress:
         """Add an epoch's row; whether it is the best so far (without validation actors: the last)."""
         self.history.append(row)
         score = row.get("val_uar")
+        if score is not None and self.window > 1:
+            recent = [r["val_uar"] for r in self.history[-self.window:] if r.get("val_uar") is not None]
+            score = sum(recent) / len(recent)
         if score is None or self.best_uar is None or score > self.best_uar:
             self.best_uar, self.best_epoch = (None if score is None else float(score)), int(row["epoch"])
             return True
@@ -72,11 +78,11 @@ class Progress:
                 "best": {"uar": self.best_uar, "epoch": self.best_epoch}}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Progress":
+    def from_dict(cls, data: dict, window: int = 1) -> "Progress":
         uar = data["best"]["uar"]
         validated = any("val_uar" in row for row in data["history"])
         return cls(list(data["history"]), float(uar) if validated and uar is not None else None,
-                   int(data["best"]["epoch"]))
+                   int(data["best"]["epoch"]), window)
 
 
 class RunFolder:
