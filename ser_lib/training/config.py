@@ -88,7 +88,7 @@ class TrainConfig:
                           choices=("loss", "sampler", "none"))
     label_smoothing: float = option(0.1, "label smoothing of the emotion loss")
     patience: int = option(10, "early stopping: epochs without a better validation UAR (0: off)")
-    select_window: int = option(1, "judge each epoch by the mean validation UAR of this many epochs up to it "
+    select_window: int = option(3, "judge each epoch by the mean validation UAR of this many epochs up to it "
                                    "(1: its own), against one lucky epoch on few validation speakers")
     augment: bool = option(True, "waveform augmentation (speed, shift, noise, gain)")
     augment_settings: WaveAugment = option(WaveAugment, "waveform augmentation strengths", prefix="augment_")
