@@ -24,7 +24,11 @@ def test_format_1_checkpoints_load_and_predict_as_before():
     clips = [synth.synthesize(ClipName(3, 1, e, 1 if e == 1 else 2, 1, 1, 4), seed=0) for e in (1, 3, 4, 5)]
     np.testing.assert_allclose(predictor.predict(clips[3], 16000).probs, reference["angry_before_adapt"], atol=1e-5)
     predictor.adapt(clips, 16000)
+    blended = predictor.predict(clips[3], 16000).probs
+    # recorded when a speaker's statistics, once 3 s and 3 clips were heard, were their own alone
+    predictor.speaker.prior_frames = predictor.speaker.prior_clips = 0
     np.testing.assert_allclose(predictor.predict(clips[3], 16000).probs, reference["angry_after_adapt"], atol=1e-4)
+    assert not np.allclose(blended, reference["angry_after_adapt"], atol=1e-3)  # today they are blended
 
 
 @pytest.mark.parametrize("change, message", [

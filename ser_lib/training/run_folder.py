@@ -118,9 +118,11 @@ class RunFolder:
         val_uar = manifest.get("val_uar")
         if val_uar is None and self.history.exists():  # folders written before val_uar was recorded
             history = pd.read_csv(self.history)
-            best = history[history["epoch"] == manifest["best_epoch"] - 1]
+            window = int(manifest.get("config", {}).get("select_window", 1))  # as Progress judged the epochs
+            best = history[history["epoch"].between(manifest["best_epoch"] - window, manifest["best_epoch"] - 1)]
             if "val_uar" in history and len(best):
-                val_uar = float(best["val_uar"].iloc[0])
+                recent = [float(v) for v in best["val_uar"]]
+                val_uar = sum(recent) / len(recent)
         return {"split": manifest["split"]["name"], "test_speakers": manifest["split"]["test"],
                 "best_epoch": manifest["best_epoch"], "val_uar": val_uar, **manifest["test_metrics"]}
 
