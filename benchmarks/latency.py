@@ -3,18 +3,22 @@
 Each hop of ``infer --mic`` predicts the last ``--window`` seconds; to keep up with the microphone
 the compute time must stay below the hop (0.5 s). This script streams synthetic speech through
 ``StreamingPredictor`` hop by hop, as the live demo does, and reports the compute time of each hop
-with speech (trimming, log-mel, clip descriptors, the speaker-statistics update and the model) for
+with speech (the voice-activity gate, trimming, log-mel, clip descriptors, the speaker-statistics update
+and the model) for
 
 * ``spec``       - the default spectrogram model with per-speaker normalisation and clip
   descriptors (target: <= 30 ms per 3 s window on 2 CPU cores): ``--model_path``, or the small
-  demo model (trained once on the synthetic corpus: timing does not depend on the weights);
+  demo model (trained once on the synthetic corpus: timing does not depend on the weights), gated
+  by Silero VAD (the default); ``spec/energy`` the same with the energy gate;
 * ``spec-plain`` - the log-mel CNN alone (``--no-speaker_norm --no-descriptors``, random weights);
 * ``w2v2``       - the dual-branch model with the wav2vec2-base architecture (random weights), eager float32;
 * ``w2v2-int8``  - the same with dynamic int8 quantisation of the encoder's linear layers
   (``infer --optimize int8``), with its agreement with float32 on the same windows (top emotion
   and the largest probability difference), which a random model exercises as much as a trained one.
 
-    python benchmarks/latency.py [--models spec,spec-plain,w2v2,w2v2-int8] [--device cpu|cuda] [--hops 40]
+Then the gates alone: compute per hop of Silero VAD and of the energy gate, over every hop.
+
+    python benchmarks/latency.py [--models spec,spec/energy,spec-plain,w2v2,w2v2-int8] [--device cpu|cuda] [--hops 40]
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import argparse
 import copy
 import platform
 import tempfile
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -32,6 +37,7 @@ from ser_lib.data.audio import AudioSettings
 from ser_lib.data.labels import EMOTIONS
 from ser_lib.inference import Predictor, StreamingPredictor, StreamSettings
 from ser_lib.inference.predictor import quantize_dynamic_int8
+from ser_lib.inference.vad import EnergyGate, SileroGate
 from ser_lib.model import SERModel
 from ser_lib.model.checkpoint import Checkpoint
 from ser_lib.model.normalizer import InputNormalizer
@@ -62,10 +68,11 @@ def make_predictor(name: str, device: str, model_path: str | None) -> Predictor:
     return Predictor(loaded, torch.device(device))
 
 
-def time_hops(predictor: Predictor, wave: np.ndarray, window: float, hop: float, hops: int) -> list:
+def time_hops(predictor: Predictor, wave: np.ndarray, window: float, hop: float, hops: int,
+              vad: str = "auto") -> list:
     """Stream ``wave`` hop by hop as the live demo does; the first ``hops`` full speech windows after
-    three warm-up hops (compute time per hop: trimming, features, statistics update, model)."""
-    stream = StreamingPredictor(predictor, 16000, StreamSettings(window=window, hop=hop))
+    three warm-up hops (compute time per hop: gate, trimming, features, statistics update, model)."""
+    stream = StreamingPredictor(predictor, 16000, StreamSettings(window=window, hop=hop, vad=vad))
     step, full = int(hop * 16000), int(window * 16000)
     spoken = []
     for start in range(0, len(wave), step):
@@ -77,7 +84,7 @@ def time_hops(predictor: Predictor, wave: np.ndarray, window: float, hop: float,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="spec,spec-plain,w2v2,w2v2-int8")
+    parser.add_argument("--models", default="spec,spec/energy,spec-plain,w2v2,w2v2-int8")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--window", type=float, default=3.0)
     parser.add_argument("--hop", type=float, default=0.5)
@@ -89,18 +96,19 @@ def main() -> None:
         f"{platform.processor() or 'CPU'}, {torch.get_num_threads()} threads"
     print(f"device: {args.device} ({where}); torch {torch.__version__}; {args.window:g} s windows, "
           f"hop {args.hop:g} s, {args.hops} hops")
-    print(f"{'model':<10} {'median ms':>9} {'p95 ms':>7} {'RTF':>6} {'keeps up':>8}  agreement with float32")
+    print(f"{'model':<11} {'median ms':>9} {'p95 ms':>7} {'RTF':>6} {'keeps up':>8}  agreement with float32")
     reference = None
-    for name in args.models.split(","):
+    for row in args.models.split(","):
+        name, _, vad = row.partition("/")
         if name == "w2v2-int8":
             if args.device != "cpu":
-                print(f"{name:<10} skipped: dynamic int8 quantisation runs on the CPU")
+                print(f"{row:<11} skipped: dynamic int8 quantisation runs on the CPU")
                 continue
             predictor = make_predictor("w2v2", args.device, None)
             predictor.model = quantize_dynamic_int8(copy.deepcopy(predictor.model))
         else:
             predictor = make_predictor(name, args.device, args.model_path)
-        results = time_hops(predictor, wave, args.window, args.hop, args.hops)
+        results = time_hops(predictor, wave, args.window, args.hop, args.hops, vad or "auto")
         times = np.array([r.latency_ms for r in results])
         median, p95 = np.median(times), np.percentile(times, 95)
         agreement = ""
@@ -111,9 +119,18 @@ def main() -> None:
             top = np.mean([np.argmax(a) == np.argmax(b) for a, b in pairs])
             dp = max(np.abs(a - b).max() for a, b in pairs)
             agreement = f"same top emotion {top:.0%}, max |dp| {dp:.4f} ({len(pairs)} windows)"
-        print(f"{name:<10} {median:9.1f} {p95:7.1f} {median / 1000 / args.window:6.3f} "
+        print(f"{row:<11} {median:9.1f} {p95:7.1f} {median / 1000 / args.window:6.3f} "
               f"{'yes' if p95 < args.hop * 1000 else 'NO':>8}  {agreement}")
     print("RTF: compute time / window length; 'keeps up': p95 below the hop")
+    step = int(args.hop * 16000)
+    for gate in (SileroGate(), EnergyGate()):
+        times = []
+        for start in range(0, len(wave) - step + 1, step):
+            started = time.perf_counter()
+            gate.update(wave[start:start + step], 16000)
+            times.append((time.perf_counter() - started) * 1000)
+        print(f"gate alone: {gate.name:<7} median {np.median(times):.2f} ms, p95 {np.percentile(times, 95):.2f} ms "
+              f"per {args.hop:g} s hop ({len(times)} hops)")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ import soundfile as sf
 
 from ser_lib.data import audio
 from ser_lib.inference import Predictor, StreamingPredictor, StreamSettings
-from ser_lib.inference.streaming import NO_SPEECH, VoiceActivityGate
+from ser_lib.inference.streaming import NO_SPEECH
+from ser_lib.inference.vad import EnergyGate
 
 
 @pytest.fixture(scope="module")
@@ -97,15 +98,15 @@ def test_speech_after_silence_opens_and_closes_the_gate(predictor, speech_file):
 
 
 def test_gate_hysteresis_does_not_flicker():
-    gate = VoiceActivityGate(hangover=2)
+    gate = EnergyGate(hangover=2)
     levels = [-70] * 5 + [-30] * 4 + [-66] + [-30] * 3 + [-66, -67] + [-30] * 2 + [-70] * 5
-    states = [gate.update(level) for level in levels]
+    states = [gate.step(level) for level in levels]
     assert states[:5] == [False] * 5
     assert all(states[5:18])  # one- and two-hop dips inside speech keep the gate open
     assert states[-1] is False and states[-5:].count(True) <= 3  # closes after the hang-over
     # a level between the two thresholds does not open a closed gate
-    quiet = VoiceActivityGate()
-    assert not any(quiet.update(level) for level in [-70] * 5 + [-62] * 5)
+    quiet = EnergyGate()
+    assert not any(quiet.step(level) for level in [-70] * 5 + [-62] * 5)
 
 
 def test_stream_rejects_bad_settings(predictor):

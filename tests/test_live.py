@@ -4,9 +4,8 @@ import time
 import numpy as np
 import pytest
 
-from ser_lib.inference import live
 from ser_lib.errors import DeviceError
-from ser_lib.inference import Predictor
+from ser_lib.inference import Predictor, StreamSettings, live
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +34,11 @@ def test_file_source_paces_in_real_time_or_runs_fast(clip):
 def test_widget_driven_by_its_buttons(predictor, clip):
     source = live.FileSource(clip, realtime=False)
     demo = live.LiveDemo(predictor, source=source)
-    assert [c.description for c in demo.widget.children[0].children[1:]] == ["start", "stop"]
-    assert demo.stop_button.disabled
+    assert [c.description for c in demo.widget.children[0].children[1:]] == ["voice", "start", "stop"]
+    assert demo.stop_button.disabled and demo.vad_picker.value == "silero"  # the default, when installed
     demo.start_button.click()
     demo.wait(timeout=60)
-    assert demo.error is None
+    assert demo.error is None and demo.stream.gate.name == "silero"
     assert demo.results and not demo.start_button.disabled and demo.stop_button.disabled
     last_speech = [r for r in demo.results if r.speech][-1]
     if demo.results[-1].speech:
@@ -47,6 +46,17 @@ def test_widget_driven_by_its_buttons(predictor, clip):
     assert last_speech.label in predictor.labels
     assert demo.timeline.value.count("<div title=") == len(demo.results)
     assert any(label in demo.current.value for label in predictor.labels + ["no speech"])
+
+
+def test_widget_gate_picker_chooses_the_energy_gate(predictor, clip):
+    demo = live.LiveDemo(predictor, source=live.FileSource(clip, realtime=False))
+    assert dict(demo.vad_picker.options) == {"Silero VAD": "silero", "energy gate": "energy"}
+    demo.vad_picker.value = "energy"
+    demo.start_button.click()
+    demo.wait(timeout=60)
+    assert demo.error is None and demo.stream.gate.name == "energy" and demo.results
+    chosen = live.LiveDemo(predictor, source=live.FileSource(clip), settings=StreamSettings(vad="energy"))
+    assert chosen.vad_picker.value == "energy"
 
 
 def test_stop_button_stops_a_running_source(predictor, clip):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from . import noise
 from .audio import SAMPLE_RATE, resample
 
 
@@ -65,17 +66,10 @@ def time_shift(wave: np.ndarray, samples: int) -> np.ndarray:
 
 
 def add_noise(wave: np.ndarray, snr_db: float, rng: np.random.Generator, colour: str = "white") -> np.ndarray:
-    """Add white or pink noise at ``snr_db`` relative to the signal's power."""
-    noise = rng.standard_normal(len(wave))
-    if colour == "pink":
-        spectrum = np.fft.rfft(noise)
-        spectrum /= np.sqrt(np.maximum(np.arange(len(spectrum)), 1.0))
-        noise = np.fft.irfft(spectrum, n=len(wave))
-    power = float(np.mean(np.square(wave, dtype=np.float64)))
-    if power == 0:
+    """Add white, pink or brown noise at ``snr_db`` relative to the signal's power."""
+    if not np.any(wave):
         return wave
-    noise *= np.sqrt(power / (10 ** (snr_db / 10)) / (np.mean(noise ** 2) + 1e-12))
-    return (wave + noise).astype(np.float32)
+    return (wave + noise.scale_to_snr(wave, noise.coloured(len(wave), colour, rng), snr_db)).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -31,6 +32,7 @@ import numpy as np
 from ..data import audio
 from ..errors import DeviceError
 from ..reports import plots
+from . import vad
 from .predictor import Predictor
 from .streaming import (
     NO_SPEECH,
@@ -328,10 +330,16 @@ class LiveDemo:
         self.error: str | None = None
         self.closed = False  # the view protocol of run_stream: the panel never closes itself
         self._thread: threading.Thread | None = None
+        self.stream: StreamingPredictor | None = None  # the latest stream started
         self._source = None
         self._fixed_source = source
         options, mic_note = self._source_options(source, files)
         self.device_picker = w.Dropdown(options=options, description="source", layout=w.Layout(width="420px"))
+        gates = [("Silero VAD", "silero")] if vad.silero_available() else []
+        gates.append(("energy gate", "energy"))
+        chosen = gates[0][1] if settings.vad == "auto" else settings.vad
+        self.vad_picker = w.Dropdown(options=gates, value=chosen if chosen in dict(gates).values() else "energy",
+                                     description="voice", layout=w.Layout(width="220px"))
         self.start_button = w.Button(description="start", button_style="success", icon="microphone")
         self.stop_button = w.Button(description="stop", button_style="danger", icon="stop", disabled=True)
         self.start_button.on_click(lambda _: self.start())
@@ -344,7 +352,7 @@ class LiveDemo:
         rows = [w.HBox([w.Label(label, layout=w.Layout(width="80px")), bar]) for label, bar in self.bars.items()]
         self.timeline = w.HTML(self._timeline_html())
         self.status = w.Label(mic_note)
-        self.widget = w.VBox([w.HBox([self.device_picker, self.start_button, self.stop_button]),
+        self.widget = w.VBox([w.HBox([self.device_picker, self.vad_picker, self.start_button, self.stop_button]),
                               w.HBox([w.VBox(rows), self.current]), self.timeline, self.status])
 
     @staticmethod
@@ -418,7 +426,8 @@ class LiveDemo:
         except DeviceError as err:
             self.status.value = self.error = str(err)
             return
-        stream = StreamingPredictor(self.predictor, self._source.sample_rate, self.settings)
+        settings = replace(self.settings, vad=self.vad_picker.value)
+        self.stream = stream = StreamingPredictor(self.predictor, self._source.sample_rate, settings)
         self.start_button.disabled, self.stop_button.disabled = True, False
         self.error = None
         self._thread = threading.Thread(target=self._run, args=(stream, self._source), daemon=True)

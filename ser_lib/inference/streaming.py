@@ -1,10 +1,11 @@
 """Streaming inference: window/hop predictions over audio blocks, and the one loop that shows them.
 
 :class:`StreamingPredictor` takes blocks of any size at any sample rate; every ``hop`` seconds it
-predicts the last ``window`` seconds, unless an energy-based voice-activity gate (with hysteresis and
-a hang-over, so it does not flicker) says nobody is speaking, smooths the probabilities over time and
-reports the compute latency of each hop. :func:`run_stream` feeds a source through it into a view:
-``infer --mic`` (matplotlib window or text) and notebook 06's widget all use it.
+predicts the last ``window`` seconds, unless the voice-activity gate (:mod:`.vad`: Silero VAD, or an
+energy threshold; both with hysteresis, so they do not flicker) says nobody is speaking, smooths
+the probabilities over time and reports the compute latency of each hop (gate and model).
+:func:`run_stream` feeds a source through it into a view: ``infer --mic`` (matplotlib window or
+text) and notebook 06's widget all use it.
 
 The stream keeps the audio at the input rate and prepares and predicts each window as
 :meth:`Predictor.predict` does, so with the same speaker statistics (``adapt=False``, or a model
@@ -23,6 +24,7 @@ import torch
 from ..data import audio
 from ..errors import ConfigError
 from .predictor import Predictor
+from .vad import VADS, EnergyGate, SileroGate, make_gate
 
 log = logging.getLogger(__name__)
 
@@ -38,45 +40,17 @@ class StreamSettings:
     smoothing: float = field(default=0.5, metadata={
         "help": "weight of the newest window in the exponential smoothing (1: no smoothing)"})
     min_seconds: float = field(default=1.0, metadata={"help": "first prediction once this much audio arrived"})
+    vad: str = field(default="auto", metadata={
+        "help": "voice-activity detector: silero (a neural detector), energy (a level threshold), or auto "
+                "(silero when installed)", "choices": VADS})
 
     def validate(self) -> None:
         if self.hop <= 0 or self.window <= 0 or self.hop > self.window:
             raise ConfigError(f"need 0 < hop <= window, got window {self.window} s and hop {self.hop} s")
         if not 0 < self.smoothing <= 1:
             raise ConfigError("smoothing is the weight of the newest window, in (0, 1]")
-
-
-@dataclass
-class VoiceActivityGate:
-    """Energy gate with hysteresis: opens above ``on_db``, closes below ``off_db`` after a hang-over.
-
-    Levels are in dB above a noise floor that follows the quietest recent hops (it falls at once
-    and rises slowly), with ``min_speech_db`` as an absolute floor for digital silence.
-    """
-
-    on_db: float = 12.0
-    off_db: float = 6.0
-    hangover: int = 2            # hops below ``off_db`` before the gate closes
-    min_speech_db: float = -55.0
-    floor_rise_db: float = 0.5   # per hop
-    floor_db: float = -70.0
-    open: bool = False
-    _quiet_hops: int = 0
-
-    def update(self, level_db: float) -> bool:
-        self.floor_db = min(level_db, self.floor_db + self.floor_rise_db)
-        above = level_db - self.floor_db
-        loud_enough = level_db > self.min_speech_db
-        if not self.open:
-            if loud_enough and above >= self.on_db:
-                self.open, self._quiet_hops = True, 0
-        elif not loud_enough or above < self.off_db:
-            self._quiet_hops += 1
-            if self._quiet_hops > self.hangover:
-                self.open = False
-        else:
-            self._quiet_hops = 0
-        return self.open
+        if self.vad not in VADS:
+            raise ConfigError(f"unknown voice-activity detector {self.vad!r}; use one of {', '.join(VADS)}")
 
 
 @dataclass
@@ -91,7 +65,7 @@ class StreamResult:
     probs: np.ndarray | None         # raw probabilities of this window (None without speech)
     smoothed: np.ndarray | None      # exponentially smoothed probabilities
     label: str                       # smoothed top emotion, or "no speech"
-    latency_ms: float                # compute time of this hop
+    latency_ms: float                # compute time of this hop (voice-activity gate and model)
     labels: list[str] = field(default_factory=list)
 
 
@@ -105,14 +79,14 @@ class StreamingPredictor:
     """
 
     def __init__(self, predictor: Predictor, sample_rate: int, settings: StreamSettings = StreamSettings(),
-                 gate: VoiceActivityGate | None = None, adapt: bool = True):
+                 gate: EnergyGate | SileroGate | None = None, adapt: bool = True):
         settings.validate()
         self.predictor, self.settings, self.adapt = predictor, settings, adapt
         self.sample_rate = int(sample_rate)
         self.window = int(round(settings.window * sample_rate))
         self.hop = int(round(settings.hop * sample_rate))
         self.min_samples = int(round(min(settings.min_seconds, settings.window) * sample_rate))
-        self.gate = gate or VoiceActivityGate()
+        self.gate = gate or make_gate(settings.vad)
         self.buffer = np.zeros(self.window, dtype=np.float32)  # ring buffer of the last window
         self.received = 0   # samples fed so far
         self.next_hop = self.hop
@@ -130,7 +104,7 @@ class StreamingPredictor:
     def reset(self) -> None:
         self.buffer[:] = 0
         self.received, self.next_hop, self.smoothed = 0, self.hop, None
-        self.gate.open = False
+        self.gate.reset()
 
     def feed(self, block: np.ndarray) -> list[StreamResult]:
         """Append a block (mono, or ``(frames, channels)``) and return the hops it completed."""
@@ -141,8 +115,10 @@ class StreamingPredictor:
             self._append(block[:take])
             block = block[take:]
             if self.received == self.next_hop:
+                started = time.perf_counter()  # the gate hears every hop, also before the first prediction
+                speech = self.gate.update(self.buffer[-self.hop:], self.sample_rate)
                 if self.received >= self.min_samples:
-                    results.append(self._hop())
+                    results.append(self._hop(speech, started))
                 self.next_hop += self.hop
         return results
 
@@ -169,12 +145,10 @@ class StreamingPredictor:
         logits = predictor.forward(x, described).emotion_logits
         return torch.softmax(logits.float(), -1)[0].cpu().numpy()
 
-    def _hop(self) -> StreamResult:
+    def _hop(self, speech: bool, started: float) -> StreamResult:
         newest = self.buffer[-self.hop:]
         level = audio.rms_db(newest)
-        speech = self.gate.update(level)
         window = self.current_window()
-        started = time.perf_counter()
         probs = self._predict(window, newest) if speech else None
         if probs is None:
             self.smoothed = None
