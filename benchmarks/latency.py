@@ -13,12 +13,18 @@ and the model) for
 * ``spec-plain`` - the log-mel CNN alone (``--no-speaker_norm --no-descriptors``, random weights);
 * ``w2v2``       - the dual-branch model with the wav2vec2-base architecture (random weights), eager float32;
 * ``w2v2-int8``  - the same with dynamic int8 quantisation of the encoder's linear layers
-  (``infer --optimize int8``), with its agreement with float32 on the same windows (top emotion
-  and the largest probability difference), which a random model exercises as much as a trained one.
+  (``infer --optimize int8``);
+* ``spec-onnx``, ``w2v2-onnx``, ``w2v2-onnx-int8`` - the same models exported to ONNX
+  (``python -m ser_lib export``, int8: onnxruntime's dynamic quantisation of the encoder) and run
+  on onnxruntime (``Predictor.from_onnx``).
+
+Each variant's agreement with its PyTorch float32 model on the same windows (top emotion and the
+largest probability difference) is shown beside it; a random model exercises it as much as a trained one.
 
 Then the gates alone: compute per hop of Silero VAD and of the energy gate, over every hop.
 
-    python benchmarks/latency.py [--models spec,spec/energy,spec-plain,w2v2,w2v2-int8] [--device cpu|cuda] [--hops 40]
+    python benchmarks/latency.py [--models spec,spec/energy,spec-onnx,spec-plain,w2v2,w2v2-int8,w2v2-onnx,
+                                           w2v2-onnx-int8] [--device cpu|cuda] [--hops 40]
 """
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ import platform
 import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,7 +46,9 @@ from ser_lib.inference import Predictor, StreamingPredictor, StreamSettings
 from ser_lib.inference.predictor import quantize_dynamic_int8
 from ser_lib.inference.vad import EnergyGate, SileroGate
 from ser_lib.model import SERModel
+from ser_lib.model import checkpoint as ckpt_io
 from ser_lib.model.checkpoint import Checkpoint
+from ser_lib.model.export import export_onnx
 from ser_lib.model.normalizer import InputNormalizer
 from ser_lib.training import TrainConfig, demo_checkpoint
 
@@ -50,6 +59,21 @@ def speech(seconds: float) -> np.ndarray:
     clips = [audio.load(p) for p in synth.write_examples(folder)]
     loops = int(np.ceil(seconds * 16000 / sum(len(c) for c in clips)))
     return np.concatenate(clips * loops)
+
+
+def onnx_predictor(name: str, model_path: str | None) -> Predictor:
+    """``spec-onnx``, ``w2v2-onnx`` or ``w2v2-onnx-int8``: the PyTorch model exported, on onnxruntime."""
+    folder = Path(tempfile.mkdtemp(prefix="ser-latency-onnx-"))
+    if name.startswith("spec"):
+        source = model_path or demo_checkpoint()
+    else:
+        loaded = make_predictor("w2v2", "cpu", None).checkpoint
+        source = ckpt_io.save(ckpt_io.payload(loaded.model, labels=loaded.labels, audio=loaded.audio,
+                                              normalizer=loaded.normalizer, split={}, train_config={}, metrics={}),
+                              folder / "w2v2.pt")
+    target = folder / f"{name}.onnx"
+    export_onnx(source, target, quantize="int8" if name.endswith("int8") else "none", check=False)
+    return Predictor.from_onnx(target)
 
 
 def make_predictor(name: str, device: str, model_path: str | None) -> Predictor:
@@ -84,7 +108,8 @@ def time_hops(predictor: Predictor, wave: np.ndarray, window: float, hop: float,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="spec,spec/energy,spec-plain,w2v2,w2v2-int8")
+    parser.add_argument("--models", default="spec,spec/energy,spec-onnx,spec-plain,w2v2,w2v2-int8,w2v2-onnx,"
+                                            "w2v2-onnx-int8")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--window", type=float, default=3.0)
     parser.add_argument("--hop", type=float, default=0.5)
@@ -96,30 +121,34 @@ def main() -> None:
         f"{platform.processor() or 'CPU'}, {torch.get_num_threads()} threads"
     print(f"device: {args.device} ({where}); torch {torch.__version__}; {args.window:g} s windows, "
           f"hop {args.hop:g} s, {args.hops} hops")
-    print(f"{'model':<11} {'median ms':>9} {'p95 ms':>7} {'RTF':>6} {'keeps up':>8}  agreement with float32")
-    reference = None
+    print(f"{'model':<14} {'median ms':>9} {'p95 ms':>7} {'RTF':>6} {'keeps up':>8}  agreement with PyTorch float32")
+    references = {}
     for row in args.models.split(","):
         name, _, vad = row.partition("/")
+        family = name.split("-")[0]
+        if (name == "w2v2-int8" or "onnx" in name) and args.device != "cpu":
+            print(f"{row:<14} skipped: runs on the CPU")
+            continue
         if name == "w2v2-int8":
-            if args.device != "cpu":
-                print(f"{row:<11} skipped: dynamic int8 quantisation runs on the CPU")
-                continue
             predictor = make_predictor("w2v2", args.device, None)
             predictor.model = quantize_dynamic_int8(copy.deepcopy(predictor.model))
+        elif "onnx" in name:
+            predictor = onnx_predictor(name, args.model_path)
         else:
             predictor = make_predictor(name, args.device, args.model_path)
         results = time_hops(predictor, wave, args.window, args.hop, args.hops, vad or "auto")
         times = np.array([r.latency_ms for r in results])
         median, p95 = np.median(times), np.percentile(times, 95)
         agreement = ""
-        if name == "w2v2":
-            reference = results
-        if name == "w2v2-int8" and reference is not None:
+        if name in ("spec", "w2v2") and not vad:
+            references[family] = results
+        elif name not in (family, "spec-plain") and family in references:
+            reference = references[family]
             pairs = [(a.probs, b.probs) for a, b in zip(results, reference) if a.end == b.end]
             top = np.mean([np.argmax(a) == np.argmax(b) for a, b in pairs])
             dp = max(np.abs(a - b).max() for a, b in pairs)
             agreement = f"same top emotion {top:.0%}, max |dp| {dp:.4f} ({len(pairs)} windows)"
-        print(f"{row:<11} {median:9.1f} {p95:7.1f} {median / 1000 / args.window:6.3f} "
+        print(f"{row:<14} {median:9.1f} {p95:7.1f} {median / 1000 / args.window:6.3f} "
               f"{'yes' if p95 < args.hop * 1000 else 'NO':>8}  {agreement}")
     print("RTF: compute time / window length; 'keeps up': p95 below the hop")
     step = int(args.hop * 16000)

@@ -154,7 +154,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     if missing:
         print(f"error: --adapt: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
-    predictor = Predictor.from_checkpoint(args.model_path, device=args.device, optimize=args.optimize)
+    predictor = Predictor.load(args.model_path, device=args.device, optimize=args.optimize)
     if args.adapt:
         predictor.adapt(args.adapt)
         print(f"adapted to the speaker of {len(args.adapt)} clip(s)", file=sys.stderr)
@@ -269,7 +269,7 @@ def _add_infer_command(sub) -> None:
     from .inference import Predictor, StreamSettings
 
     p = sub.add_parser("infer", help="predict emotions in a file or live from the microphone")
-    p.add_argument("--model_path", help="a best_model.pt")
+    p.add_argument("--model_path", help="a best_model.pt, or a model.onnx from `export` (runs on onnxruntime)")
     p.add_argument("--input", help="an audio file: prints the per-window timeline")
     p.add_argument("--whole", action="store_true", help="with --input: one prediction for the whole file")
     p.add_argument("--mic", action="store_true", help="live from the microphone")
@@ -291,6 +291,35 @@ def _add_infer_command(sub) -> None:
     p.set_defaults(func=_cmd_infer)
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .model.export import export_onnx
+
+    print(f"exporting {args.model_path} to {args.output} (ONNX, opset {args.opset}"
+          f"{', int8' if args.quantize == 'int8' else ''})...", file=sys.stderr)
+    summary = export_onnx(args.model_path, args.output, quantize=args.quantize, opset=args.opset)
+    check = summary["check"]
+    print(f"wrote {summary['output']} ({summary['bytes'] / 1e6:.1f} MB): inputs {', '.join(summary['inputs'])}; "
+          f"outputs {', '.join(summary['outputs'])}; labels {', '.join(summary['labels'])}")
+    print(f"onnxruntime against PyTorch on {', '.join(f'{s:g}' for s in check['seconds'])} s inputs: "
+          f"largest probability difference {check['max_prob_diff']:.2g}, "
+          f"{'the same' if check['same_top_emotion'] else 'NOT always the same'} top emotion")
+    print(f"use it: python -m ser_lib infer --model_path {summary['output']} --input clip.wav")
+    return 0
+
+
+def _add_export_command(sub) -> None:
+    from .model.export import OPSET, QUANTIZE
+
+    p = sub.add_parser("export", help="export a trained model to ONNX (runs without PyTorch)")
+    p.add_argument("--model_path", required=True, help="a best_model.pt")
+    p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (default: %(default)s)")
+    p.add_argument("--output", required=True, help="the .onnx file to write")
+    p.add_argument("--quantize", default="none", choices=QUANTIZE,
+                   help="int8: dynamic quantisation of the matrix multiplications (default: %(default)s)")
+    p.add_argument("--opset", type=int, default=OPSET, help="ONNX opset (default: %(default)s)")
+    p.set_defaults(func=_cmd_export)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import options
     from .training import TrainConfig
@@ -305,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
     _add_evaluate_command(sub)
     _add_infer_command(sub)
+    _add_export_command(sub)
     return parser
 
 

@@ -52,3 +52,7 @@ class DeviceError(SERError):
 
 class TrainingError(SERError):
     """Training cannot go on (for example the loss became NaN)."""
+
+
+class ExportError(SERError):
+    """A model cannot be exported (the message says what to use instead)."""

@@ -1,6 +1,7 @@
 """Predictions from a checkpoint: whole files and arrays, at any sample rate.
 
-``Predictor.from_checkpoint(path)`` then ``predict_file(path)`` or ``predict(array, sr)``. Label names
+``Predictor.from_checkpoint(path)`` (or ``from_onnx`` for an exported model, ``load`` for either)
+then ``predict_file(path)`` or ``predict(array, sr)``. Label names
 come from the checkpoint, never from this code. A clip is prepared (resampled, trimmed, centre-cropped)
 and normalised exactly as in evaluation; for a speaker-normalised model the predictor keeps running
 statistics of the current speaker (:meth:`Predictor.adapt` from files, :meth:`Predictor.hear` from a
@@ -64,6 +65,26 @@ class Predictor:
         if optimize == "int8" and dev.type != "cpu":
             raise ConfigError("int8 dynamic quantisation runs on the CPU only; use --device cpu")
         return cls(ckpt_io.load(path, "cpu"), dev, optimize)
+
+    @classmethod
+    def from_onnx(cls, path: str | Path, threads: int | None = None) -> "Predictor":
+        """Load a model exported by ``python -m ser_lib export`` and run it on onnxruntime (CPU): the
+        same predictions, streaming and speaker adaptation as :meth:`from_checkpoint`."""
+        from .onnx_model import load_onnx
+
+        return cls(load_onnx(path, threads), torch.device("cpu"))
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto", optimize: str = "none") -> "Predictor":
+        """:meth:`from_onnx` for a ``.onnx`` file, else :meth:`from_checkpoint`."""
+        if Path(path).suffix.lower() == ".onnx":
+            if optimize != "none":
+                raise ConfigError("an ONNX model is quantised when exported: `python -m ser_lib export "
+                                  "--quantize int8`, then infer without --optimize")
+            if device not in ("auto", "cpu"):
+                raise ConfigError("an ONNX model runs on the CPU here (onnxruntime's CPU provider); use --device cpu")
+            return cls.from_onnx(path)
+        return cls.from_checkpoint(path, device=device, optimize=optimize)
 
     def prepare(self, wave: np.ndarray, sr: int, crop: bool = True) -> np.ndarray:
         """Resample, trim and (unless ``crop=False``) centre-crop exactly as during evaluation."""

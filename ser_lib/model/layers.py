@@ -97,7 +97,9 @@ class SinusoidalPositions(nn.Module):
         self.register_buffer("table", table, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] > self.table.shape[0]:
+        if torch.compiler.is_exporting():  # a traced graph states the bound instead of testing it
+            torch._check(x.shape[1] <= self.table.shape[0])
+        elif x.shape[1] > self.table.shape[0]:
             raise ConfigError(f"clip too long for the model: {x.shape[1]} frames (max {self.table.shape[0]}); "
                               f"lower --max_seconds")
         return x + self.table[: x.shape[1]].to(x.dtype)[None]

@@ -18,6 +18,7 @@ The log-mel statistics and the clip descriptors come in as inputs from the input
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
@@ -184,8 +185,10 @@ class SERModel(nn.Module):
             seq, frames = self.spectrogram(wave, lengths, spec_augment, mel_mean, mel_std)
             branches.append(seq)
             frame_lengths.append(frames)
-        steps = min(b.shape[1] for b in branches)
-        fused = self.fusion(torch.cat([b[:, :steps] for b in branches], dim=-1))
+        steps = functools.reduce(torch.sym_min, [b.shape[1] for b in branches])  # sym_min: traceable
+        if len(branches) > 1:
+            branches = [b.narrow(1, 0, steps) for b in branches]
+        fused = self.fusion(torch.cat(branches, dim=-1))
         valid = torch.stack(frame_lengths).min(0).values.clamp(min=1, max=steps)
         return fused, lengths_to_mask(valid, steps)
 

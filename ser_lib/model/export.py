@@ -1,0 +1,236 @@
+"""ONNX export: a trained model as one graph that runs without PyTorch (onnxruntime, or any ONNX runtime).
+
+The graph holds the whole network: the log-mel front end, the CNN and/or the pretrained encoder, the
+context transformer, attention pooling, the descriptor branch and both heads. Its inputs are
+
+* ``wave`` ``(batch, samples)``: audio at the model's sample rate, already prepared (resampled,
+  trimmed, cropped: :meth:`~ser_lib.inference.Predictor.prepare`), any length;
+* ``mel_mean``, ``mel_std`` ``(batch, n_mels)``: the log-mel statistics (the training data's, or the
+  speaker's), when the model has the spectrogram branch;
+* ``descriptors`` ``(batch, descriptor_dim)``: the normalised clip descriptors, when it takes them;
+
+and its outputs ``emotion_logits`` ``(batch, emotions)``, ``gender_logits`` ``(batch, 2)`` (with the
+gender head) and ``attention`` ``(batch, pooling heads, frames)``. The clip descriptors and speaker
+statistics are computed in Python by the model's normaliser, whose statistics travel in the file's
+metadata with the label names, the audio settings and the model configuration, so
+:meth:`Predictor.from_onnx <ser_lib.inference.Predictor.from_onnx>` needs nothing else.
+
+``quantize="int8"``: onnxruntime's dynamic quantisation of the pretrained encoder's matrix
+multiplications (int8 weights, activations quantised on the fly; the small layers on top stay in
+float32), the ONNX counterpart of ``infer --optimize int8``.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError, ExportError
+from . import checkpoint as ckpt_io
+from .ser_model import ModelConfig
+
+log = logging.getLogger(__name__)
+
+ONNX_FORMAT = "ser-course-onnx"
+ONNX_FORMAT_VERSION = 1
+OPSET = 18
+QUANTIZE = ("none", "int8")
+OUTPUTS = ("emotion_logits", "gender_logits", "attention")
+
+
+def input_names(config: ModelConfig) -> list[str]:
+    """The graph's inputs for a model of this configuration, in order."""
+    names = ["wave"]
+    if config.spectrogram:
+        names += ["mel_mean", "mel_std"]
+    if config.descriptor_dim:
+        names.append("descriptors")
+    return names
+
+
+def output_names(config: ModelConfig) -> list[str]:
+    return [name for name in OUTPUTS if name != "gender_logits" or config.gender_head]
+
+
+class _Graph(nn.Module):
+    """The model with positional inputs and plain tensor outputs, as the exporter wants them."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, wave: torch.Tensor, mel_mean: torch.Tensor | None = None, mel_std: torch.Tensor | None = None,
+                descriptors: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        out = self.model(wave, mel_mean=mel_mean, mel_std=mel_std, descriptors=descriptors)
+        return tuple(t for t in (out.emotion_logits, out.gender_logits, out.attention) if t is not None)
+
+
+def example_inputs(config: ModelConfig, seconds: float = 3.0, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+    """Inputs of the right shapes (a noisy tone and plausible statistics), for tracing and checks."""
+    rng = np.random.default_rng(seed)
+    sr = config.mel.sample_rate
+    t = np.arange(int(seconds * sr)) / sr
+    tone = np.sin(2 * np.pi * 180 * t * (1 + 0.1 * np.sin(2 * np.pi * 3 * t)))
+    wave = 0.1 * tone + 0.01 * rng.standard_normal(len(t))
+    inputs = {"wave": np.tile(wave.astype(np.float32), (batch, 1))}
+    if config.spectrogram:
+        inputs["mel_mean"] = rng.normal(-5, 1, (batch, config.mel.n_mels)).astype(np.float32)
+        inputs["mel_std"] = rng.uniform(1, 3, (batch, config.mel.n_mels)).astype(np.float32)
+    if config.descriptor_dim:
+        inputs["descriptors"] = rng.normal(0, 1, (batch, config.descriptor_dim)).astype(np.float32)
+    return inputs
+
+
+def metadata(loaded: ckpt_io.Checkpoint) -> dict[str, str]:
+    """What the ONNX file carries besides the graph (all JSON strings)."""
+    config = loaded.model.config
+    return {
+        "format": ONNX_FORMAT,
+        "format_version": str(ONNX_FORMAT_VERSION),
+        "labels": json.dumps(list(loaded.labels)),
+        "audio": json.dumps(asdict(loaded.audio)),
+        "model_config": json.dumps(config.to_dict()),
+        "normalizer": json.dumps(loaded.normalizer.to_dict()),
+        "inputs": json.dumps(input_names(config)),
+        "outputs": json.dumps(output_names(config)),
+    }
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The exporter's and graph optimiser's progress logs and warnings, hidden unless debugging."""
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    names = ("onnxscript", "onnx_ir", "torch.onnx", "torch.export", "torch._export",
+             "torch.fx.experimental.symbolic_shapes", "")  # "": the root logger, which the quantiser logs to
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    try:
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def export_onnx(model_path: str | Path, output: str | Path, quantize: str = "none", opset: int = OPSET,
+                check: bool = True) -> dict:
+    """Export the checkpoint at ``model_path`` to ``output`` (written whole or not at all).
+
+    Returns a summary: the output path, its size, and (``check``) the largest difference in
+    probabilities between onnxruntime and PyTorch on example inputs of 1, 3 and 7 s.
+    """
+    try:
+        import onnx
+        import onnxscript  # noqa: F401  (the exporter needs it)
+    except ImportError as err:
+        raise ConfigError(f"ONNX export needs the onnx and onnxscript packages ({err}): pip install onnx onnxscript") \
+            from None
+    if quantize not in QUANTIZE:
+        raise ConfigError(f"unknown quantisation {quantize!r}; use one of {', '.join(QUANTIZE)}")
+    output = Path(output)
+    if output.suffix != ".onnx":
+        raise ConfigError(f"the output should be a .onnx file, got {output}")
+    loaded = ckpt_io.load(model_path, "cpu")
+    if quantize == "int8" and not loaded.model.config.has_backbone:
+        raise ConfigError("int8 quantisation is for the pretrained encoder's linear layers, and this model has "
+                          "no encoder (a spectrogram model is small and fast already): export without --quantize")
+    model = loaded.model.float().eval()
+    graph = _Graph(model).eval()
+    config = model.config
+    names = input_names(config)
+    example = example_inputs(config)
+    auto = torch.export.Dim.AUTO  # dynamic where the graph allows it; the check below tries other lengths
+    shapes = {"wave": {0: auto, 1: auto}, **{name: {0: auto} for name in names[1:]}}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".export-") as tmp:
+        raw = Path(tmp) / "model.onnx"
+        try:
+            with _quiet_exporter():
+                torch.onnx.export(graph, (), str(raw), kwargs={n: torch.from_numpy(example[n]) for n in names},
+                                  dynamo=True, input_names=names, output_names=output_names(config),
+                                  dynamic_shapes={n: shapes[n] for n in names}, opset_version=opset,
+                                  external_data=False, verbose=False)
+        except Exception as err:  # the exporter's errors are long; the first line says what failed
+            log.debug("ONNX export failed", exc_info=True)
+            first = _reason(err)
+            raise ExportError(f"{model_path}: this model could not be exported to ONNX ({first}). Models with a "
+                              f"pretrained encoder export when the encoder traces with torch.export; else "
+                              f"serve it with PyTorch (`infer --model_path best_model.pt`)") from None
+        proto = onnx.load(str(raw))
+        del proto.metadata_props[:]
+        for key, value in metadata(loaded).items():
+            proto.metadata_props.add(key=key, value=value)
+        proto.doc_string = f"ser-course speech emotion model: {', '.join(loaded.labels)}"
+        onnx.save(proto, str(raw))
+        if quantize == "int8":
+            raw = _quantize_int8(raw, Path(tmp) / "model.int8.onnx", proto)
+        summary = {"output": str(output), "quantize": quantize, "inputs": names, "outputs": output_names(config),
+                   "labels": list(loaded.labels)}
+        if check:
+            summary["check"] = compare(graph, raw, config)
+        os.replace(raw, output)
+    summary["bytes"] = output.stat().st_size
+    return summary
+
+
+def _reason(err: Exception) -> str:
+    """The line of an exporter error that says what failed (its summary, when it has one)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if "## Exception summary" in lines:
+        after = lines[lines.index("## Exception summary") + 1:]
+        if after:
+            return after[0]
+    return lines[0] if lines else type(err).__name__
+
+
+def _quantize_int8(source: Path, target: Path, proto) -> Path:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    encoder = [node.name for node in proto.graph.node if node.op_type in ("MatMul", "Gemm")
+               and any(p.key == "namespace" and "model.backbone.encoder" in p.value for p in node.metadata_props)]
+    if not encoder:
+        raise ExportError("found no matrix multiplications of the pretrained encoder to quantise in the graph")
+    with _quiet_exporter():
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, nodes_to_quantize=encoder,
+                         op_types_to_quantize=["MatMul", "Gemm"])
+    quantized = onnx.load(str(target))
+    del quantized.metadata_props[:]
+    for prop in proto.metadata_props:
+        quantized.metadata_props.add(key=prop.key, value=prop.value)
+    quantized.metadata_props.add(key="quantize", value="int8")
+    onnx.save(quantized, str(target))
+    return target
+
+
+def compare(graph: nn.Module, path: Path, config: ModelConfig, seconds: tuple[float, ...] = (1.0, 3.0, 7.0)) -> dict:
+    """PyTorch against onnxruntime on example inputs of several lengths: the largest probability
+    difference and whether the top emotion is the same."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = input_names(config)
+    largest, same = 0.0, True
+    for k, length in enumerate(seconds):
+        inputs = example_inputs(config, length, seed=k)
+        with torch.inference_mode():
+            reference = torch.softmax(graph(**{n: torch.from_numpy(inputs[n]) for n in names})[0], -1).numpy()
+        logits = session.run(["emotion_logits"], inputs)[0]
+        probs = torch.softmax(torch.from_numpy(logits), -1).numpy()
+        largest = max(largest, float(np.abs(probs - reference).max()))
+        same = same and bool(np.all(probs.argmax(-1) == reference.argmax(-1)))
+    return {"max_prob_diff": largest, "same_top_emotion": same, "seconds": list(seconds)}
