@@ -23,6 +23,8 @@ Configurations (``--config``):
   of the mean of the last 3 epochs (``select_window`` 1);
 * ``enrolment_training`` - that, and a quarter of the training clips normalised with statistics of
   a few other clips of their speaker (``enrolment_rate`` 0.25);
+* ``egemaps``, ``ser_egemaps`` - the default with openSMILE's 88 eGeMAPS functionals as the clip
+  descriptors, instead of or beside the project's own (``descriptor_set``);
 * ``plain``    - the default without per-speaker normalisation: nothing about the test speakers is
   used but the clip being classified;
 * ``baseline`` - the log-mel CNN alone (no descriptors, no per-speaker normalisation).
@@ -53,6 +55,8 @@ CONFIGS: dict[str, dict] = {
     "no_gender": {"speaker_norm": True, "descriptors": True, "gender_weight": 0.0},
     "no_smoothed_selection": {"speaker_norm": True, "descriptors": True, "select_window": 1},
     "enrolment_training": {"speaker_norm": True, "descriptors": True, "enrolment_rate": 0.25, "select_window": 1},
+    "egemaps": {"speaker_norm": True, "descriptors": True, "descriptor_set": "egemaps"},
+    "ser_egemaps": {"speaker_norm": True, "descriptors": True, "descriptor_set": "ser+egemaps"},
     "plain": {"speaker_norm": False, "descriptors": True},
     "baseline": {"speaker_norm": False, "descriptors": False},
 }

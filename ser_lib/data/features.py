@@ -234,33 +234,70 @@ def clip_statistics(wave: np.ndarray, sr: int = SAMPLE_RATE, version: int = 2) -
 # ----------------------------------------------------------------------------------------------
 #: The descriptors new models are trained with (see :func:`clip_statistics`); a checkpoint stores its own.
 DESCRIPTOR_VERSION = 2
+#: Which descriptors feed the model: ``ser`` (this module's :func:`clip_statistics`), ``egemaps``
+#: (openSMILE's 88 eGeMAPS functionals, :mod:`.egemaps`), or both side by side.
+DESCRIPTOR_SETS = ("ser", "egemaps", "ser+egemaps")
 
 
-@lru_cache(maxsize=1)
-def descriptor_names() -> tuple[str, ...]:
+def _parts(descriptor_set: str) -> list[str]:
+    if descriptor_set not in DESCRIPTOR_SETS:
+        raise ValueError(f"unknown descriptor set {descriptor_set!r}; use one of {', '.join(DESCRIPTOR_SETS)}")
+    return descriptor_set.split("+")
+
+
+@lru_cache(maxsize=None)
+def descriptor_names(descriptor_set: str = "ser") -> tuple[str, ...]:
     """Names of the clip descriptors, in the model's input order (the same in every version)."""
-    return tuple(clip_statistics(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)))
+    names: tuple[str, ...] = ()
+    for part in _parts(descriptor_set):
+        if part == "ser":
+            names += tuple(clip_statistics(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)))
+        else:
+            from . import egemaps
+
+            names += tuple(f"egemaps_{name}" for name in egemaps.names())
+    return names
 
 
-def _describe(wave: np.ndarray, version: int = DESCRIPTOR_VERSION) -> list[float]:
-    return list(clip_statistics(wave, version=version).values())
+def _describe(wave: np.ndarray, version: int = DESCRIPTOR_VERSION, descriptor_set: str = "ser",
+              sr: int = SAMPLE_RATE) -> list[float]:
+    values: list[float] = []
+    for part in _parts(descriptor_set):
+        if part == "ser":
+            values += list(clip_statistics(wave, sr, version=version).values())
+        else:
+            from . import egemaps
+
+            values += egemaps.functionals(wave, sr).tolist()
+    return values
 
 
 def _finite(table) -> np.ndarray:
     return np.nan_to_num(np.asarray(table, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def clip_descriptors(wave: np.ndarray, settings: AudioSettings, version: int = DESCRIPTOR_VERSION) -> np.ndarray:
+def clip_descriptors(wave: np.ndarray, settings: AudioSettings, version: int = DESCRIPTOR_VERSION,
+                     descriptor_set: str = "ser") -> np.ndarray:
     """The descriptors of one prepared (trimmed) clip, on the centre crop the model sees."""
-    return _finite(_describe(settings.center_crop(wave), version))
+    return _finite(_describe(settings.center_crop(wave), version, descriptor_set, settings.sample_rate))
 
 
 def descriptor_matrix(paths_: Sequence[str | Path], waves: Sequence[np.ndarray], settings: AudioSettings,
-                      workers: int | None = None, version: int = DESCRIPTOR_VERSION) -> np.ndarray:
-    """Descriptors of many prepared clips ``(clips, descriptors)``, cached on disk by file and settings."""
+                      workers: int | None = None, version: int = DESCRIPTOR_VERSION,
+                      descriptor_set: str = "ser") -> np.ndarray:
+    """Descriptors of many prepared clips ``(clips, descriptors)``, cached on disk by file and settings
+    (each part of a combined set separately, so ``ser+egemaps`` reuses both)."""
     store = FeatureCache(paths.cache_dir() / "descriptors")
-    params = {"version": version, "sample_rate": settings.sample_rate, "trim_db": settings.trim_db,
-              "max_seconds": settings.max_seconds}
     crops = [settings.center_crop(wave) for wave in waves]  # views: no copies
-    return _finite(store.get_many(paths_, "descriptors", params, partial(_describe, version=version), crops,
-                                  workers))
+    blocks = []
+    for part in _parts(descriptor_set):
+        params = {"version": version, "sample_rate": settings.sample_rate, "trim_db": settings.trim_db,
+                  "max_seconds": settings.max_seconds}
+        if part == "egemaps":
+            from . import egemaps
+
+            params = {**params, "version": egemaps.version()}
+        describe = partial(_describe, version=version, descriptor_set=part, sr=settings.sample_rate)
+        blocks.append(_finite(store.get_many(paths_, "descriptors" if part == "ser" else part, params, describe,
+                                             crops, workers)))
+    return np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]

@@ -23,6 +23,7 @@ import torch
 
 from ..data.audio import AudioSettings
 from ..data.features import (
+    DESCRIPTOR_SETS,
     DESCRIPTOR_VERSION,
     LogMel,
     MelSettings,
@@ -185,7 +186,8 @@ class InputNormalizer:
     ``mel`` and ``descriptors`` are the training data's statistics (``None`` for a model without the
     spectrogram branch or without descriptors). ``mel_settings`` and ``audio`` come from the model
     config and the checkpoint's audio settings and are not stored twice. ``descriptor_version`` is the
-    :func:`~ser_lib.data.features.clip_statistics` version the model was trained with.
+    :func:`~ser_lib.data.features.clip_statistics` version the model was trained with,
+    ``descriptor_set`` which descriptors (``ser``, ``egemaps`` or both).
     """
 
     speaker_norm: bool
@@ -195,6 +197,7 @@ class InputNormalizer:
     audio: AudioSettings
     descriptor_names: tuple[str, ...] = ()
     descriptor_version: int = DESCRIPTOR_VERSION
+    descriptor_set: str = "ser"
 
     def __post_init__(self) -> None:
         self._front_end = LogMel(self.mel_settings)
@@ -202,7 +205,8 @@ class InputNormalizer:
     # -- fitting and storing -----------------------------------------------------------------------
     @classmethod
     def fit(cls, waves: Sequence[np.ndarray], paths: Sequence[str], *, mel_settings: MelSettings,
-            audio: AudioSettings, speaker_norm: bool, spectrogram: bool, descriptors: bool) -> "InputNormalizer":
+            audio: AudioSettings, speaker_norm: bool, spectrogram: bool, descriptors: bool,
+            descriptor_set: str = "ser") -> "InputNormalizer":
         """Fit the training data's statistics on prepared (trimmed) training clips."""
         empty = cls(speaker_norm, None, None, mel_settings, audio)
         mel = desc = None
@@ -212,31 +216,37 @@ class InputNormalizer:
                 running.update(empty.log_mel_frames(wave))
             mel = running.mel_stats()
         if descriptors:
-            running = RunningStats(len(descriptor_names()))
-            running.update(descriptor_matrix(paths, waves, audio))
+            running = RunningStats(len(descriptor_names(descriptor_set)))
+            running.update(descriptor_matrix(paths, waves, audio, descriptor_set=descriptor_set))
             desc = running.descriptor_stats()
-        return cls(speaker_norm, mel, desc, mel_settings, audio, descriptor_names() if descriptors else ())
+        return cls(speaker_norm, mel, desc, mel_settings, audio,
+                   descriptor_names(descriptor_set) if descriptors else (), descriptor_set=descriptor_set)
 
     @classmethod
     def untrained(cls, mel_settings: MelSettings, audio: AudioSettings, *, spectrogram: bool = True,
-                  descriptors: bool = False) -> "InputNormalizer":
+                  descriptors: bool = False, descriptor_set: str = "ser") -> "InputNormalizer":
         """Statistics that pass the inputs on unchanged (zero mean, unit deviation), for a model that
         was never trained: shape tours and timing benchmarks."""
-        n_desc = len(descriptor_names()) if descriptors else 0
+        n_desc = len(descriptor_names(descriptor_set)) if descriptors else 0
         identity = lambda n: Stats(np.zeros(n, np.float32), np.ones(n, np.float32))  # noqa: E731
         return cls(False, identity(mel_settings.n_mels) if spectrogram else None,
                    identity(n_desc) if descriptors else None, mel_settings, audio,
-                   descriptor_names() if descriptors else ())
+                   descriptor_names(descriptor_set) if descriptors else (), descriptor_set=descriptor_set)
 
     def to_dict(self) -> dict:
         return {"speaker_norm": self.speaker_norm, "mel": self.mel.to_dict() if self.mel else None,
                 "descriptors": self.descriptors.to_dict() if self.descriptors else None,
-                "descriptor_names": list(self.descriptor_names), "descriptor_version": self.descriptor_version}
+                "descriptor_names": list(self.descriptor_names), "descriptor_version": self.descriptor_version,
+                "descriptor_set": self.descriptor_set}
 
     @classmethod
     def from_dict(cls, data: dict, mel_settings: MelSettings, audio: AudioSettings) -> "InputNormalizer":
         names = tuple(data.get("descriptor_names") or ())
-        if names and names != descriptor_names():
+        descriptor_set = data.get("descriptor_set", "ser")  # checkpoints before eGeMAPS: today's descriptors
+        if descriptor_set not in DESCRIPTOR_SETS:
+            raise CheckpointError(f"the checkpoint's descriptor set {descriptor_set!r} is not one this ser_lib "
+                                  f"computes ({', '.join(DESCRIPTOR_SETS)}): update ser_lib")
+        if names and names != descriptor_names(descriptor_set):
             raise CheckpointError("the checkpoint's clip descriptors are not the ones this ser_lib computes "
                                   "(it was trained with another version): retrain it")
         version = int(data.get("descriptor_version", 1))  # checkpoints before version 2 did not say
@@ -245,7 +255,7 @@ class InputNormalizer:
                                   f"computes (versions 1 to {DESCRIPTOR_VERSION}): update ser_lib")
         return cls(bool(data["speaker_norm"]), Stats.from_dict(data["mel"]) if data.get("mel") else None,
                    Stats.from_dict(data["descriptors"]) if data.get("descriptors") else None,
-                   mel_settings, audio, names, version)
+                   mel_settings, audio, names, version, descriptor_set)
 
     # -- features ----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -255,7 +265,9 @@ class InputNormalizer:
 
     def describe(self, wave: np.ndarray) -> np.ndarray | None:
         """Raw clip descriptors of a prepared clip (``None`` for a model without descriptors)."""
-        return clip_descriptors(wave, self.audio, self.descriptor_version) if self.descriptors is not None else None
+        if self.descriptors is None:
+            return None
+        return clip_descriptors(wave, self.audio, self.descriptor_version, self.descriptor_set)
 
     # -- inputs ------------------------------------------------------------------------------------
     def new_speaker(self) -> SpeakerStatistics:
@@ -287,7 +299,8 @@ class InputNormalizer:
         speaker's clips here; with ``enrolment``, from the clips at ``enrolment[k]`` for clip ``k``
         (shrunk towards the training data's, as :class:`SpeakerStatistics` does). ``adapt=False``
         is the cold start: the training data's statistics for everyone."""
-        table = (descriptor_matrix(paths, waves, self.audio, version=self.descriptor_version)
+        table = (descriptor_matrix(paths, waves, self.audio, version=self.descriptor_version,
+                                   descriptor_set=self.descriptor_set)
                  if self.descriptors is not None else None)
         described = (lambda k: None) if table is None else (lambda k: table[k])  # noqa: E731
         heard: list[SpeakerStatistics | None] = [None] * len(waves)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..data.audio import AudioSettings
 from ..data.augment import SpecAugment, WaveAugment
-from ..data.features import descriptor_names
+from ..data.features import DESCRIPTOR_SETS, descriptor_names
 from ..data.corpora import CORPORA, Dataset, datasets_of
 from ..data.labels import SHARED, SUBSETS
 from ..data.splits import DEFAULT_TEST_SPEAKERS, DEFAULT_VAL_SPEAKERS, parse_speakers
@@ -65,6 +65,9 @@ class TrainConfig:
     freeze: str = option("feature_encoder", "what of the encoder stays fixed", choices=FREEZE_CHOICES)
     spectrogram: bool = option(True, "the log-mel CNN branch")
     descriptors: bool = option(True, "clip descriptors (pitch, energy, MFCC statistics) beside the pooled vector")
+    descriptor_set: str = option("ser", "which clip descriptors: ser (pitch, energy, MFCC and spectral statistics), "
+                                        "egemaps (openSMILE's 88 eGeMAPS functionals) or ser+egemaps",
+                                 choices=DESCRIPTOR_SETS)
     speaker_norm: bool = option(True, "normalise inputs with each speaker's own unlabelled audio")
     cold_start_rate: float = option(0.25, "with --speaker_norm: this fraction of training clips (drawn each epoch) "
                                           "gets the training data's statistics instead, as a new voice does at first")
@@ -154,7 +157,8 @@ class TrainConfig:
             num_emotions=num_emotions, backbone=self.backbone if self.has_backbone else None,
             freeze=self.freeze, spectrogram=self.spectrogram, d_model=self.d_model,
             cnn_channels=tuple(self.cnn_channels), context_layers=self.context_layers, dropout=self.dropout,
-            gender_head=self.gender_weight > 0, descriptor_dim=len(descriptor_names()) if self.descriptors else 0,
+            gender_head=self.gender_weight > 0,
+            descriptor_dim=len(descriptor_names(self.descriptor_set)) if self.descriptors else 0,
         )
 
     def audio_settings(self) -> AudioSettings:
