@@ -33,6 +33,21 @@ SILERO_RATE = 16000
 SILERO_CHUNK = 512  # samples per Silero VAD step at 16 kHz (32 ms)
 
 
+def _hysteresis(gate, opens: bool, quiet: bool) -> bool:
+    """One hop of a gate with hysteresis: a closed gate opens when ``opens``; an open one closes
+    after more than ``gate.hangover`` hops in a row that are ``quiet``."""
+    if not gate.open:
+        if opens:
+            gate.open, gate._quiet_hops = True, 0
+    elif quiet:
+        gate._quiet_hops += 1
+        if gate._quiet_hops > gate.hangover:
+            gate.open = False
+    else:
+        gate._quiet_hops = 0
+    return gate.open
+
+
 @dataclass
 class EnergyGate:
     """Energy gate with hysteresis: opens above ``on_db``, closes below ``off_db`` after a hang-over.
@@ -62,16 +77,7 @@ class EnergyGate:
         self.floor_db = level_db if self.floor_db is None else min(level_db, self.floor_db + self.floor_rise_db)
         above = level_db - self.floor_db
         loud_enough = level_db > self.min_speech_db
-        if not self.open:
-            if loud_enough and above >= self.on_db:
-                self.open, self._quiet_hops = True, 0
-        elif not loud_enough or above < self.off_db:
-            self._quiet_hops += 1
-            if self._quiet_hops > self.hangover:
-                self.open = False
-        else:
-            self._quiet_hops = 0
-        return self.open
+        return _hysteresis(self, opens=loud_enough and above >= self.on_db, quiet=not loud_enough or above < self.off_db)
 
     def reset(self) -> None:
         self.open, self._quiet_hops, self.floor_db = False, 0, None
@@ -156,16 +162,7 @@ class SileroGate:
         probs = self.speech_probs(hop, sample_rate)
         if len(probs):
             self.score = float(probs.max())
-        if not self.open:
-            if self.score >= self.threshold:
-                self.open, self._quiet_hops = True, 0
-        elif self.score < self.off_threshold:
-            self._quiet_hops += 1
-            if self._quiet_hops > self.hangover:
-                self.open = False
-        else:
-            self._quiet_hops = 0
-        return self.open
+        return _hysteresis(self, opens=self.score >= self.threshold, quiet=self.score < self.off_threshold)
 
     def reset(self) -> None:
         self.model.reset_states()
