@@ -316,7 +316,8 @@ def _add_export_command(sub) -> None:
     p.add_argument("--output", required=True, help="the .onnx file to write")
     p.add_argument("--quantize", default="none", choices=QUANTIZE,
                    help="int8: dynamic quantisation of the matrix multiplications (default: %(default)s)")
-    p.add_argument("--opset", type=int, default=OPSET, help="ONNX opset (default: %(default)s)")
+    p.add_argument("--opset", type=int, default=OPSET, choices=range(18, 24), metavar="18..23",
+                   help="ONNX opset (default: %(default)s)")
     p.set_defaults(func=_cmd_export)
 
 

@@ -117,3 +117,14 @@ def test_model_trains_on_egemaps_descriptors_and_its_checkpoint_says_so(corpus8,
 
     with pytest.raises(CheckpointError, match="not the ones this ser_lib computes"):
         InputNormalizer.from_dict(data["normalizer"], loaded.model.config.mel, loaded.audio)
+
+
+def test_a_checkpoint_from_before_descriptor_sets_loads_with_todays_descriptors(trained_run):
+    from ser_lib.model import checkpoint as ckpt_io
+    from ser_lib.model.normalizer import InputNormalizer
+
+    data = ckpt_io.read(trained_run / "best_model.pt")
+    assert data["normalizer"].pop("descriptor_set") == "ser"
+    loaded = ckpt_io.load(trained_run / "best_model.pt")
+    old = InputNormalizer.from_dict(data["normalizer"], loaded.model.config.mel, loaded.audio)
+    assert old.descriptor_set == "ser" and old.descriptor_names == features.descriptor_names("ser")

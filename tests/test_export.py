@@ -129,8 +129,14 @@ def test_export_refuses_bad_input_and_writes_nothing_half(trained_run, tmp_path,
         raise RuntimeError("Failed to export the model with torch.export.\n\n## Exception summary\n\n"
                            "<class 'GuardOnDataDependentSymNode'>: data-dependent expression")
 
-    monkeypatch.setattr(torch.onnx, "export", broken)
     target = tmp_path / "out" / "m.onnx"
+    # an export whose graph disagrees with PyTorch is refused, and nothing is left behind
+    monkeypatch.setattr(export, "compare", lambda *a, **k: {"max_prob_diff": 0.2, "same_top_emotion": False,
+                                                           "seconds": [1.0]})
+    with pytest.raises(ExportError, match="disagrees with PyTorch.*nothing was written"):
+        export.export_onnx(trained_run / "best_model.pt", target)
+    assert not target.exists() and list(target.parent.iterdir()) == []
+    monkeypatch.setattr(torch.onnx, "export", broken)
     with pytest.raises(ExportError, match="GuardOnDataDependentSymNode.*serve it with PyTorch"):
         export.export_onnx(trained_run / "best_model.pt", target)
     assert not target.exists() and list(target.parent.iterdir()) == []  # no file, no temporary folder
@@ -146,6 +152,12 @@ def test_from_onnx_refuses_foreign_and_damaged_files(tmp_path):
     onnx.save(helper.make_model(graph), str(tmp_path / "foreign.onnx"))
     with pytest.raises(CheckpointError, match="not one exported by ser_lib"):
         Predictor.from_onnx(tmp_path / "foreign.onnx")
+    model = helper.make_model(graph)  # ser_lib's metadata on a graph that does not match it
+    for key, value in {"format": export.ONNX_FORMAT, "format_version": "1", "inputs": '["wave"]'}.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(tmp_path / "mismatch.onnx"))
+    with pytest.raises(CheckpointError, match="is damaged: its graph takes"):
+        Predictor.from_onnx(tmp_path / "mismatch.onnx")
     (tmp_path / "damaged.onnx").write_bytes(b"\x08\x07garbage" * 10)
     with pytest.raises(CheckpointError, match="not a readable ONNX model"):
         Predictor.from_onnx(tmp_path / "damaged.onnx")

@@ -126,15 +126,37 @@ def test_silero_gate_sees_one_continuous_signal_whatever_the_hop(synthetic_clips
     assert whole.max() > 0.9 and whole[:3].max() < 0.2  # speech somewhere, not in the leading silence
 
 
-def test_silero_gate_takes_any_sample_rate(synthetic_clips):
+def test_silero_gate_takes_any_sample_rate_in_blocks_of_any_size(synthetic_clips):
     wave = synthetic_clips[1]
     gate = SileroGate()
     at16 = gate.speech_probs(wave, SR)
     gate.reset()
-    at44 = gate.speech_probs(audio.resample(wave, SR, 44100), 44100)
-    assert abs(len(at44) - len(at16)) <= 1
+    wave44 = audio.resample(wave, SR, 44100)
+    at44 = gate.speech_probs(wave44, 44100)
+    assert abs(len(at44) - len(at16)) <= 2  # the streaming resampler holds back a few samples
     n = min(len(at16), len(at44))
     assert np.mean((at16[:n] > 0.5) == (at44[:n] > 0.5)) > 0.95
+    gate.reset()
+    blocks = [gate.speech_probs(wave44[i:i + 3001], 44100) for i in range(0, len(wave44), 3001)]
+    np.testing.assert_allclose(np.concatenate(blocks), at44, atol=1e-5)  # one continuous signal
+
+
+def test_a_hop_too_short_for_a_chunk_leaves_the_gate_as_it_was(synthetic_clips):
+    gate = SileroGate()
+    speech = synthetic_clips[0]
+    assert gate.update(speech, SR)
+    quiet = np.zeros(100, dtype=np.float32)  # completes no 512-sample chunk
+    assert [gate.update(quiet, SR) for _ in range(3)] == [True, True, True]
+
+
+def test_energy_gate_started_in_speech_opens_at_the_first_pause(synthetic_clips):
+    speech = np.concatenate(synthetic_clips[:2])
+    start = int(np.argmax(np.abs(speech) > 0.05))  # begin the stream in the middle of speech
+    wave = np.concatenate([speech[start:], np.zeros(SR, dtype=np.float32) + 1e-4, speech]).astype(np.float32)
+    flags = _hops(EnergyGate(), wave)
+    first_pause = len(speech[start:]) // HOP
+    assert flags[first_pause + 2:].any()  # speech after the pause opens it
+    assert not flags[0]
 
 
 def test_make_gate_by_name_and_without_silero(monkeypatch):

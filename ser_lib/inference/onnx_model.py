@@ -38,9 +38,15 @@ class OnnxModel:
                                   f"(`python -m ser_lib export --model_path best_model.pt --output {Path(path).name}`)")
         if int(self.meta.get("format_version", 0)) > ONNX_FORMAT_VERSION:
             raise CheckpointError(f"{path} was exported by a newer ser_lib (format {self.meta['format_version']})")
-        self.config = ModelConfig.from_dict(json.loads(self.meta["model_config"]))
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.outputs = [o.name for o in self.session.get_outputs()]
+        if self.inputs != json.loads(self.meta.get("inputs", "[]")) or "emotion_logits" not in self.outputs:
+            raise CheckpointError(f"{path} is damaged: its graph takes {self.inputs} and gives {self.outputs}, "
+                                  f"not what its metadata says; export it again")
+        missing = [key for key in ("labels", "audio", "model_config", "normalizer") if key not in self.meta]
+        if missing:
+            raise CheckpointError(f"{path} is damaged: its metadata lacks {', '.join(missing)}; export it again")
+        self.config = ModelConfig.from_dict(json.loads(self.meta["model_config"]))
         self.path = Path(path)
 
     def to(self, device) -> "OnnxModel":

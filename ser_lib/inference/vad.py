@@ -54,7 +54,8 @@ class EnergyGate:
 
     Levels are in dB above a noise floor that follows the quietest recent hops (it starts at the
     first hop's level, falls at once and rises slowly), with ``min_speech_db`` as an absolute floor
-    for digital silence.
+    for digital silence. A stream that starts in noise therefore does not open on the noise; one
+    that starts while someone speaks opens after the first pause (the floor falls to it).
     """
 
     on_db: float = 12.0
@@ -118,8 +119,9 @@ class SileroGate:
     default: a hop's best chunk already bridges pauses shorter than a hop (in ``benchmarks/vad.py`` a
     hang-over of two hops raised recall by at most 0.03 and opened on about 40% more hops).
 
-    Audio at any rate is resampled to 16 kHz; samples that do not fill a 512-sample chunk wait for
-    the next hop, so the detector sees one continuous signal whatever the hop length.
+    Audio at any rate is resampled to 16 kHz by one streaming resampler, and samples that do not
+    fill a 512-sample chunk wait for the next hop, so the detector sees one continuous signal
+    whatever the hop length (a hop that completes no chunk leaves the gate as it was).
     """
 
     threshold: float = 0.5
@@ -129,6 +131,8 @@ class SileroGate:
     score: float = 0.0           # the newest hop's score (highest chunk probability)
     _quiet_hops: int = 0
     _pending: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32), repr=False)
+    _resampler: object = field(default=None, repr=False)
+    _input_rate: int = field(default=SILERO_RATE, repr=False)
 
     name = "silero"
 
@@ -147,9 +151,15 @@ class SileroGate:
 
     def speech_probs(self, hop: np.ndarray, sample_rate: int) -> np.ndarray:
         """Speech probability of every whole 32 ms chunk completed by this hop (carrying the rest)."""
-        hop = np.asarray(hop, dtype=np.float32)
-        if sample_rate != SILERO_RATE:
-            hop = audio.resample(hop, sample_rate, SILERO_RATE)
+        hop = np.ascontiguousarray(hop, dtype=np.float32)
+        if sample_rate != self._input_rate or (self._resampler is None and sample_rate != SILERO_RATE):
+            import soxr
+
+            self._input_rate = int(sample_rate)
+            self._resampler = None if sample_rate == SILERO_RATE else \
+                soxr.ResampleStream(sample_rate, SILERO_RATE, 1, dtype="float32", quality="HQ")
+        if self._resampler is not None:
+            hop = self._resampler.resample_chunk(hop)
         samples = np.concatenate([self._pending, hop])
         n = len(samples) // SILERO_CHUNK * SILERO_CHUNK
         self._pending = samples[n:]
@@ -160,14 +170,16 @@ class SileroGate:
     def update(self, hop: np.ndarray, sample_rate: int) -> bool:
         """Hear the newest hop (mono, at ``sample_rate``); return whether the gate is open."""
         probs = self.speech_probs(hop, sample_rate)
-        if len(probs):
-            self.score = float(probs.max())
+        if not len(probs):
+            return self.open
+        self.score = float(probs.max())
         return _hysteresis(self, opens=self.score >= self.threshold, quiet=self.score < self.off_threshold)
 
     def reset(self) -> None:
         self.model.reset_states()
         self.open, self._quiet_hops, self.score = False, 0, 0.0
         self._pending = np.zeros(0, dtype=np.float32)
+        self._resampler, self._input_rate = None, SILERO_RATE
 
 
 def make_gate(vad: str = "auto") -> EnergyGate | SileroGate:

@@ -1,4 +1,4 @@
-"""ONNX export: a trained model as one graph that runs without PyTorch (onnxruntime, or any ONNX runtime).
+"""ONNX export: a trained model's network as one graph for onnxruntime (or any ONNX runtime).
 
 The graph holds the whole network: the log-mel front end, the CNN and/or the pretrained encoder, the
 context transformer, attention pooling, the descriptor branch and both heads. Its inputs are
@@ -11,7 +11,8 @@ context transformer, attention pooling, the descriptor branch and both heads. It
 
 and its outputs ``emotion_logits`` ``(batch, emotions)``, ``gender_logits`` ``(batch, 2)`` (with the
 gender head) and ``attention`` ``(batch, pooling heads, frames)``. The clip descriptors and speaker
-statistics are computed in Python by the model's normaliser, whose statistics travel in the file's
+statistics are computed in Python by the model's normaliser (ser_lib, with NumPy and PyTorch's
+log-mel for the speaker statistics), whose statistics travel in the file's
 metadata with the label names, the audio settings and the model configuration, so
 :meth:`Predictor.from_onnx <ser_lib.inference.Predictor.from_onnx>` needs nothing else.
 
@@ -44,6 +45,8 @@ ONNX_FORMAT = "ser-course-onnx"
 ONNX_FORMAT_VERSION = 1
 OPSET = 18
 QUANTIZE = ("none", "int8")
+#: Largest probability difference to PyTorch a float32 export may show in its check.
+CHECK_TOLERANCE = 1e-3
 OUTPUTS = ("emotion_logits", "gender_logits", "attention")
 
 
@@ -106,13 +109,14 @@ def metadata(loaded: ckpt_io.Checkpoint) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _quiet_exporter():
-    """The exporter's and graph optimiser's progress logs and warnings, hidden unless debugging."""
+def _quiet_exporter(root: bool = False):
+    """The exporter's and graph optimiser's progress logs and warnings, hidden unless debugging
+    (``root``: also the root logger's, which onnxruntime's quantiser logs to)."""
     if log.isEnabledFor(logging.DEBUG):
         yield
         return
     names = ("onnxscript", "onnx_ir", "torch.onnx", "torch.export", "torch._export",
-             "torch.fx.experimental.symbolic_shapes", "")  # "": the root logger, which the quantiser logs to
+             "torch.fx.experimental.symbolic_shapes") + (("",) if root else ())
     loggers = [logging.getLogger(name) for name in names]
     levels = [logger.level for logger in loggers]
     try:
@@ -131,7 +135,9 @@ def export_onnx(model_path: str | Path, output: str | Path, quantize: str = "non
     """Export the checkpoint at ``model_path`` to ``output`` (written whole or not at all).
 
     Returns a summary: the output path, its size, and (``check``) the largest difference in
-    probabilities between onnxruntime and PyTorch on example inputs of 1, 3 and 7 s.
+    probabilities between onnxruntime and PyTorch on example inputs of 1, 3 and 7 s (batches of 1, 3
+    and 1); a float32 export that differs by more than :data:`CHECK_TOLERANCE`, or in a top emotion,
+    is refused. An int8 export is reported, not refused: quantisation moves probabilities.
     """
     try:
         import onnx
@@ -152,8 +158,8 @@ def export_onnx(model_path: str | Path, output: str | Path, quantize: str = "non
     graph = _Graph(model).eval()
     config = model.config
     names = input_names(config)
-    example = example_inputs(config)
-    auto = torch.export.Dim.AUTO  # dynamic where the graph allows it; the check below tries other lengths
+    example = example_inputs(config, batch=2)  # a batch of 2, so the batch axis stays dynamic too
+    auto = torch.export.Dim.AUTO  # dynamic where the graph allows it; the check below tries other shapes
     shapes = {"wave": {0: auto, 1: auto}, **{name: {0: auto} for name in names[1:]}}
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".export-") as tmp:
@@ -170,18 +176,30 @@ def export_onnx(model_path: str | Path, output: str | Path, quantize: str = "non
             raise ExportError(f"{model_path}: this model could not be exported to ONNX ({first}). Models with a "
                               f"pretrained encoder export when the encoder traces with torch.export; else "
                               f"serve it with PyTorch (`infer --model_path best_model.pt`)") from None
-        proto = onnx.load(str(raw))
-        del proto.metadata_props[:]
-        for key, value in metadata(loaded).items():
-            proto.metadata_props.add(key=key, value=value)
-        proto.doc_string = f"ser-course speech emotion model: {', '.join(loaded.labels)}"
-        onnx.save(proto, str(raw))
-        if quantize == "int8":
-            raw = _quantize_int8(raw, Path(tmp) / "model.int8.onnx", proto)
-        summary = {"output": str(output), "quantize": quantize, "inputs": names, "outputs": output_names(config),
-                   "labels": list(loaded.labels)}
-        if check:
-            summary["check"] = compare(graph, raw, config)
+        try:
+            proto = onnx.load(str(raw))
+            del proto.metadata_props[:]
+            for key, value in metadata(loaded).items():
+                proto.metadata_props.add(key=key, value=value)
+            proto.doc_string = f"ser-course speech emotion model: {', '.join(loaded.labels)}"
+            onnx.save(proto, str(raw))
+            if quantize == "int8":
+                raw = _quantize_int8(raw, Path(tmp) / "model.int8.onnx", proto)
+            summary = {"output": str(output), "quantize": quantize, "inputs": names,
+                       "outputs": output_names(config), "labels": list(loaded.labels)}
+            if check:
+                summary["check"] = compare(graph, raw, config)
+        except ExportError:
+            raise
+        except Exception as err:  # onnx, the quantiser or onnxruntime refused the graph
+            log.debug("ONNX export failed after tracing", exc_info=True)
+            raise ExportError(f"{model_path}: the exported graph could not be {'quantised or ' * (quantize != 'none')}"
+                              f"run by onnxruntime ({_reason(err)}); try the default --opset {OPSET}") from None
+        if check and quantize == "none" and (summary["check"]["max_prob_diff"] > CHECK_TOLERANCE
+                                             or not summary["check"]["same_top_emotion"]):
+            raise ExportError(f"{model_path}: the exported graph disagrees with PyTorch (largest probability "
+                              f"difference {summary['check']['max_prob_diff']:.2g}, more than {CHECK_TOLERANCE:g}); "
+                              f"nothing was written")
         os.replace(raw, output)
     summary["bytes"] = output.stat().st_size
     return summary
@@ -205,7 +223,7 @@ def _quantize_int8(source: Path, target: Path, proto) -> Path:
                and any(p.key == "namespace" and "model.backbone.encoder" in p.value for p in node.metadata_props)]
     if not encoder:
         raise ExportError("found no matrix multiplications of the pretrained encoder to quantise in the graph")
-    with _quiet_exporter():
+    with _quiet_exporter(root=True):
         quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, nodes_to_quantize=encoder,
                          op_types_to_quantize=["MatMul", "Gemm"])
     quantized = onnx.load(str(target))
@@ -224,9 +242,11 @@ def compare(graph: nn.Module, path: Path, config: ModelConfig, seconds: tuple[fl
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = input_names(config)
+    if [i.name for i in session.get_inputs()] != names:
+        raise ExportError(f"the exported graph takes {[i.name for i in session.get_inputs()]}, not {names}")
     largest, same = 0.0, True
     for k, length in enumerate(seconds):
-        inputs = example_inputs(config, length, seed=k)
+        inputs = example_inputs(config, length, batch=3 if k == 1 else 1, seed=k)
         with torch.inference_mode():
             reference = torch.softmax(graph(**{n: torch.from_numpy(inputs[n]) for n in names})[0], -1).numpy()
         logits = session.run(["emotion_logits"], inputs)[0]

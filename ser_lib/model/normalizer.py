@@ -15,6 +15,8 @@ keeps per-speaker running statistics (:class:`SpeakerStatistics`) for ``Predicto
 """
 from __future__ import annotations
 
+import logging
+
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -32,6 +34,8 @@ from ..data.features import (
     descriptor_names,
 )
 from ..errors import CheckpointError, ConfigError
+
+log = logging.getLogger(__name__)
 
 #: Floor of a log-mel band's standard deviation (a band that never changes is not amplified).
 MEL_STD_FLOOR = 1e-3
@@ -179,6 +183,15 @@ def blend(own: Stats, prior: Stats, count: float, prior_count: float) -> Stats:
                  np.sqrt(w * own.std ** 2 + (1 - w) * prior.std ** 2).astype(np.float32))
 
 
+def _egemaps_version(descriptor_set: str) -> dict[str, str]:
+    """``{"egemaps_version": ...}`` for a descriptor set with eGeMAPS (openSMILE's own version), else empty."""
+    if "egemaps" not in descriptor_set.split("+"):
+        return {}
+    from ..data import egemaps
+
+    return {"egemaps_version": egemaps.version()}
+
+
 @dataclass
 class InputNormalizer:
     """The model's extra inputs (``mel_mean``, ``mel_std``, ``descriptors``) and their statistics.
@@ -237,7 +250,7 @@ class InputNormalizer:
         return {"speaker_norm": self.speaker_norm, "mel": self.mel.to_dict() if self.mel else None,
                 "descriptors": self.descriptors.to_dict() if self.descriptors else None,
                 "descriptor_names": list(self.descriptor_names), "descriptor_version": self.descriptor_version,
-                "descriptor_set": self.descriptor_set}
+                "descriptor_set": self.descriptor_set, **_egemaps_version(self.descriptor_set)}
 
     @classmethod
     def from_dict(cls, data: dict, mel_settings: MelSettings, audio: AudioSettings) -> "InputNormalizer":
@@ -246,6 +259,10 @@ class InputNormalizer:
         if descriptor_set not in DESCRIPTOR_SETS:
             raise CheckpointError(f"the checkpoint's descriptor set {descriptor_set!r} is not one this ser_lib "
                                   f"computes ({', '.join(DESCRIPTOR_SETS)}): update ser_lib")
+        saved, current = data.get("egemaps_version"), _egemaps_version(descriptor_set).get("egemaps_version")
+        if saved and current and saved != current:
+            log.warning("this model's eGeMAPS descriptors were computed by %s, this machine has %s: its inputs "
+                        "may differ slightly", saved, current)
         if names and names != descriptor_names(descriptor_set):
             raise CheckpointError("the checkpoint's clip descriptors are not the ones this ser_lib computes "
                                   "(it was trained with another version): retrain it")

@@ -75,11 +75,14 @@ def _classifier(kind: str, C: float | None, speakers: np.ndarray):
 
     if kind not in CLASSIFIERS:
         raise ValueError(f"unknown classifier {kind!r}; use one of {', '.join(CLASSIFIERS)}")
-    model = LogisticRegression(max_iter=2000, C=C or 1.0) if kind == "logistic" else \
-        LinearSVC(C=C or 1.0, max_iter=20000)
+    strength = 1.0 if C is None else C
+    model = LogisticRegression(max_iter=2000, C=strength) if kind == "logistic" else \
+        LinearSVC(C=strength, max_iter=20000)
     pipeline = Pipeline([("scale", StandardScaler()), ("model", model)])
     if C is not None:
         return pipeline, {}
+    if len(set(speakers)) < 2:
+        raise ValueError("choosing C needs at least 2 training speakers; give C")
     inner = GroupKFold(n_splits=min(4, len(set(speakers))))
     return GridSearchCV(pipeline, {"model__C": list(C_GRID)}, cv=inner, scoring="balanced_accuracy"), \
         {"groups": speakers}
