@@ -78,7 +78,8 @@ class EnergyGate:
         self.floor_db = level_db if self.floor_db is None else min(level_db, self.floor_db + self.floor_rise_db)
         above = level_db - self.floor_db
         loud_enough = level_db > self.min_speech_db
-        return _hysteresis(self, opens=loud_enough and above >= self.on_db, quiet=not loud_enough or above < self.off_db)
+        return _hysteresis(self, opens=loud_enough and above >= self.on_db,
+                           quiet=not loud_enough or above < self.off_db)
 
     def reset(self) -> None:
         self.open, self._quiet_hops, self.floor_db = False, 0, None

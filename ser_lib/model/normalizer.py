@@ -16,7 +16,6 @@ keeps per-speaker running statistics (:class:`SpeakerStatistics`) for ``Predicto
 from __future__ import annotations
 
 import logging
-
 from dataclasses import dataclass, field
 from typing import Sequence
 
