@@ -154,28 +154,10 @@ def export_onnx(model_path: str | Path, output: str | Path, quantize: str = "non
     if quantize == "int8" and not loaded.model.config.has_backbone:
         raise ConfigError("int8 quantisation is for the pretrained encoder's linear layers, and this model has "
                           "no encoder (a spectrogram model is small and fast already): export without --quantize")
-    model = loaded.model.float().eval()
-    graph = _Graph(model).eval()
-    config = model.config
-    names = input_names(config)
-    example = example_inputs(config, batch=2)  # a batch of 2, so the batch axis stays dynamic too
-    auto = torch.export.Dim.AUTO  # dynamic where the graph allows it; the check below tries other shapes
-    shapes = {"wave": {0: auto, 1: auto}, **{name: {0: auto} for name in names[1:]}}
+    graph = _Graph(loaded.model.float().eval()).eval()
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".export-") as tmp:
-        raw = Path(tmp) / "model.onnx"
-        try:
-            with _quiet_exporter():
-                torch.onnx.export(graph, (), str(raw), kwargs={n: torch.from_numpy(example[n]) for n in names},
-                                  dynamo=True, input_names=names, output_names=output_names(config),
-                                  dynamic_shapes={n: shapes[n] for n in names}, opset_version=opset,
-                                  external_data=False, verbose=False)
-        except Exception as err:  # the exporter's errors are long; the first line says what failed
-            log.debug("ONNX export failed", exc_info=True)
-            first = _reason(err)
-            raise ExportError(f"{model_path}: this model could not be exported to ONNX ({first}). Models with a "
-                              f"pretrained encoder export when the encoder traces with torch.export; else "
-                              f"serve it with PyTorch (`infer --model_path best_model.pt`)") from None
+        raw = _trace(graph, Path(tmp) / "model.onnx", opset, model_path)
         try:
             proto = onnx.load(str(raw))
             del proto.metadata_props[:]
@@ -185,7 +167,8 @@ def export_onnx(model_path: str | Path, output: str | Path, quantize: str = "non
             onnx.save(proto, str(raw))
             if quantize == "int8":
                 raw = _quantize_int8(raw, Path(tmp) / "model.int8.onnx", proto)
-            summary = {"output": str(output), "quantize": quantize, "inputs": names,
+            config = graph.model.config
+            summary = {"output": str(output), "quantize": quantize, "inputs": input_names(config),
                        "outputs": output_names(config), "labels": list(loaded.labels)}
             if check:
                 summary["check"] = compare(graph, raw, config)
@@ -203,6 +186,27 @@ def export_onnx(model_path: str | Path, output: str | Path, quantize: str = "non
         os.replace(raw, output)
     summary["bytes"] = output.stat().st_size
     return summary
+
+
+def _trace(graph: _Graph, raw: Path, opset: int, model_path) -> Path:
+    """The dynamo exporter's ONNX graph of ``graph`` at ``raw``, dynamic in batch and length."""
+    config = graph.model.config
+    names = input_names(config)
+    example = example_inputs(config, batch=2)  # a batch of 2, so the batch axis stays dynamic too
+    auto = torch.export.Dim.AUTO  # dynamic where the graph allows it; the check tries other shapes
+    shapes = {"wave": {0: auto, 1: auto}, **{name: {0: auto} for name in names[1:]}}
+    try:
+        with _quiet_exporter():
+            torch.onnx.export(graph, (), str(raw), kwargs={n: torch.from_numpy(example[n]) for n in names},
+                              dynamo=True, input_names=names, output_names=output_names(config),
+                              dynamic_shapes={n: shapes[n] for n in names}, opset_version=opset,
+                              external_data=False, verbose=False)
+    except Exception as err:  # the exporter's errors are long; the first line says what failed
+        log.debug("ONNX export failed", exc_info=True)
+        raise ExportError(f"{model_path}: this model could not be exported to ONNX ({_reason(err)}). Models with a "
+                          f"pretrained encoder export when the encoder traces with torch.export; else "
+                          f"serve it with PyTorch (`infer --model_path best_model.pt`)") from None
+    return raw
 
 
 def _reason(err: Exception) -> str:
