@@ -55,15 +55,6 @@ def session(paths: list[Path], rng: np.random.Generator, clips: int) -> np.ndarr
     return np.concatenate(parts)
 
 
-def reference_hops(clean: np.ndarray, hop: int) -> np.ndarray:
-    frame = 512
-    active = noise.speech_activity(clean, SR, frame=frame / SR)
-    per_hop = hop // frame
-    hops = len(clean) // hop
-    counts = [active[int(i * hop / frame):int(i * hop / frame) + per_hop].sum() for i in range(hops)]
-    return np.array(counts) * frame / SR >= 0.1
-
-
 def run_gate(gate, wave: np.ndarray, hop: int) -> tuple[np.ndarray, list[float]]:
     gate.reset()
     decisions, times = [], []
@@ -99,7 +90,7 @@ def main() -> None:
     gates = {"energy": EnergyGate(), "energy h0": EnergyGate(hangover=0),
              "silero": SileroGate(), "silero h2": SileroGate(hangover=2)}
     sessions = [session(clips[talkers[k % len(talkers)]], rng, args.clips) for k in range(args.sessions)]
-    truth = [reference_hops(clean, hop) for clean in sessions]
+    truth = [noise.speech_hops(clean, hop, SR) for clean in sessions]
     source = args.dataset_root or "synthetic clips"
     print(f"{len(sessions)} sessions of {args.clips} clips from {source} ({len(talkers)} speakers; babble from "
           f"{len(babblers)} others), {sum(len(t) for t in truth)} hops of {args.hop:g} s, "

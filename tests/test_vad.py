@@ -33,13 +33,6 @@ def _hops(gate, wave) -> np.ndarray:
     return np.array([gate.update(wave[i:i + HOP], SR) for i in range(0, len(wave) - HOP + 1, HOP)])
 
 
-def _reference(clean) -> np.ndarray:
-    active = noise.speech_activity(clean, SR, frame=512 / SR)
-    per_hop = HOP // 512
-    return np.array([active[int(i * HOP / 512):int(i * HOP / 512) + per_hop].sum() >= 3
-                     for i in range(len(clean) // HOP)])
-
-
 def _precision_recall(flags, truth) -> tuple[float, float]:
     tp = np.sum(flags & truth)
     return tp / max(flags.sum(), 1), tp / max(truth.sum(), 1)
@@ -85,7 +78,7 @@ def test_speech_activity_marks_the_loud_frames_of_a_clean_clip(synthetic_clips):
 def test_silero_gate_finds_speech_in_stationary_noise_where_the_energy_gate_misses_it(synthetic_clips):
     rng = np.random.default_rng(1)
     clean = _session(synthetic_clips[:5], rng)
-    truth = _reference(clean)
+    truth = noise.speech_hops(clean, HOP, SR)
     active = np.repeat(noise.speech_activity(clean, SR, frame=512 / SR), 512).astype(bool)
     silero, energy = SileroGate(), EnergyGate()
     for kind in ("pink", "hum"):

@@ -92,3 +92,12 @@ def speech_activity(clean: np.ndarray, sr: int = 16000, frame: float = 0.032, be
     if not frames:
         return np.zeros(0, dtype=bool)
     return levels > max(levels.max() - below_peak_db, floor_db)
+
+
+def speech_hops(clean: np.ndarray, hop: int, sr: int = 16000, min_speech: float = 0.1) -> np.ndarray:
+    """Which ``hop``-sample hops of a clean recording hold at least ``min_speech`` seconds of
+    :func:`speech_activity` (32 ms frames): the reference a stream's gate is scored against."""
+    frame = 512 * sr // 16000
+    active = speech_activity(clean, sr, frame=frame / sr)
+    counts = [active[i * hop // frame:i * hop // frame + hop // frame].sum() for i in range(len(clean) // hop)]
+    return np.array(counts, dtype=int) * frame / sr >= min_speech
