@@ -63,3 +63,15 @@ def test_the_descriptor_cache_keeps_versions_apart(tmp_path, monkeypatch):
     assert not np.allclose(tables[1], tables[2])
     with pytest.raises(ValueError, match="unknown descriptor version 3"):
         features.clip_statistics(wave, version=3)
+
+
+def test_mel_band_centres_match_the_front_ends_filters():
+    import torchaudio
+
+    settings = features.MelSettings()
+    centres = features.mel_band_hz(settings)
+    bank = torchaudio.functional.melscale_fbanks(settings.n_fft // 2 + 1, settings.f_min, settings.sample_rate / 2,
+                                                 settings.n_mels, settings.sample_rate)
+    peaks = bank.argmax(0).numpy() * settings.sample_rate / settings.n_fft  # each filter's strongest FFT bin
+    assert len(centres) == settings.n_mels and np.all(np.diff(centres) > 0)
+    assert np.all(np.abs(peaks - centres) <= settings.sample_rate / settings.n_fft)  # within one FFT bin

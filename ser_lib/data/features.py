@@ -32,6 +32,13 @@ class MelSettings:
     f_min: float = 20.0
 
 
+def mel_band_hz(settings: MelSettings = MelSettings()) -> np.ndarray:
+    """Centre frequency (Hz) of each mel band of the front end (the HTK mel scale torchaudio uses)."""
+    to_mel = lambda hz: 2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0)  # noqa: E731
+    points = np.linspace(to_mel(settings.f_min), to_mel(settings.sample_rate / 2), settings.n_mels + 2)
+    return 700.0 * (10 ** (points[1:-1] / 2595.0) - 1.0)
+
+
 class LogMel(torch.nn.Module):
     """``log(mel power + 1e-6)`` of uncentred STFT frames, in float32 even under autocast.
 

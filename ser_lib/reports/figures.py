@@ -55,18 +55,22 @@ def plot_per_class(metrics: dict, labels: list[str]):
     fig, ax = plots.new_figure(figsize=(max(6, 1.1 * len(labels) + 2), 4))
     width = 0.27
     x = np.arange(len(labels))
-    for i, (key, shade) in enumerate((("precision", 0.45), ("recall", 0.7), ("f1", 1.0))):
+    series = (("precision", "precision", 0.45, ".."), ("recall", "recall", 0.7, "//"), ("f1", "F1", 1.0, ""))
+    for i, (key, name, shade, hatch) in enumerate(series):
         values = [metrics["per_class"][label][key] for label in labels]
         heights = [v if v is not None else 0 for v in values]
-        bars = ax.bar(x + (i - 1) * width, heights, width, label=key, color=plots.colours(labels), alpha=shade,
+        bars = ax.bar(x + (i - 1) * width, heights, width, color=plots.colours(labels), alpha=shade, hatch=hatch,
                       edgecolor="black", linewidth=0.4)
+        ax.bar([x[0]], [0], width, color="#bbbbbb", alpha=shade, hatch=hatch, edgecolor="black", linewidth=0.4,
+               label=name)  # a grey legend entry: the colours are the emotions
         for bar, v in zip(bars, values):
             if v is None:
                 ax.text(bar.get_x() + bar.get_width() / 2, 0.02, "n/a", ha="center", fontsize=7, rotation=90)
     ax.set_xticks(x, labels, rotation=30)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score")
-    ax.set_title("Per-class precision (light), recall, F1 (dark)")
+    ax.set_title("Per-class precision, recall and F1")
+    ax.legend(fontsize=8, ncol=3, loc="upper left")
     fig.tight_layout()
     return fig
 

@@ -82,13 +82,17 @@ def class_balance(clips):
     order = [e for e in EMOTIONS if e in set(clips["emotion"])]
     counts = pd.crosstab(clips["emotion"], clips["intensity"]).reindex(order).fillna(0)
     bottom = np.zeros(len(order))
-    for intensity, alpha in (("normal", 1.0), ("strong", 0.55)):
+    for intensity, alpha, hatch in (("normal", 1.0, ""), ("strong", 0.55, "//")):
         if intensity in counts:
-            ax1.bar(order, counts[intensity], bottom=bottom, color=colours(order), alpha=alpha,
-                    edgecolor="black", linewidth=0.4, label=intensity)
+            ax1.bar(order, counts[intensity], bottom=bottom, color=colours(order), alpha=alpha, hatch=hatch,
+                    edgecolor="black", linewidth=0.4)
+            ax1.bar([order[0]], [0], color="#bbbbbb", alpha=alpha, hatch=hatch, edgecolor="black", linewidth=0.4,
+                    label=f"{intensity} intensity")  # a grey legend entry: the colours are the emotions
             bottom += counts[intensity].to_numpy()
     ax1.set_ylabel("clips")
-    ax1.set_title("Clips per emotion (solid: normal, light: strong intensity)")
+    ax1.set_title("Clips per emotion and intensity")
+    ax1.set_ylim(0, bottom.max() * 1.2)  # room for the legend above the bars
+    ax1.legend(fontsize=8, ncol=2, loc="upper left")
     ax1.tick_params(axis="x", rotation=30)
     genders = clips.groupby("gender")["speaker"].nunique()
     ax2.bar(genders.index, genders.values, color=[GENDER_COLOURS.get(g, "#999999") for g in genders.index])
@@ -125,6 +129,15 @@ def waveforms(rows, sr: int = 16000):
     return fig
 
 
+def hz_axis(ax, settings: features.MelSettings = features.MelSettings()) -> None:
+    """Label a log-mel image's vertical axis (one row per mel band) in Hz."""
+    centres = features.mel_band_hz(settings)
+    ticks = [hz for hz in (100, 250, 500, 1000, 2000, 4000, 8000) if centres[0] <= hz <= centres[-1]]
+    ax.set_yticks(np.interp(ticks, centres, np.arange(len(centres)) + 0.5))
+    ax.set_yticklabels([f"{hz / 1000:g}k" if hz >= 1000 else str(hz) for hz in ticks])
+    ax.set_ylabel("frequency (Hz)")
+
+
 def spectrograms(rows, sr: int = 16000):
     """Log-mel spectrogram of each clip in ``rows``, in a grid (the model's view of the audio)."""
     n = len(rows)
@@ -137,7 +150,7 @@ def spectrograms(rows, sr: int = 16000):
                   extent=(0, spec.shape[1] / 100, 0, spec.shape[0]))
         ax.set_title(row["emotion"], color=EMOTION_COLOURS.get(row["emotion"]))
         ax.set_xlabel("time (s)")
-        ax.set_ylabel("mel band")
+        hz_axis(ax)
         ax.grid(False)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
@@ -179,9 +192,11 @@ def learning_curves(history):
     ax_loss.set_xlabel("epoch")
     ax_loss.legend()
     ax_score.plot(epochs, history["train_accuracy"], label="train accuracy", color="#3b6fb6", ls="--")
-    for key, colour in (("val_uar", "#d1453b"), ("val_accuracy", "#f2b134"), ("val_macro_f1", "#6b8e23")):
+    series = (("val_uar", "validation UAR", "#d1453b"), ("val_accuracy", "validation accuracy", "#f2b134"),
+              ("val_macro_f1", "validation macro-F1", "#6b8e23"))
+    for key, label, colour in series:
         if key in history:
-            ax_score.plot(epochs, history[key], label=key.replace("val_", "validation "), color=colour)
+            ax_score.plot(epochs, history[key], label=label, color=colour)
     if "val_uar" in history:
         best = history["val_uar"].idxmax()
         ax_score.axvline(epochs[best], color="#999999", ls=":", lw=1)
@@ -191,6 +206,59 @@ def learning_curves(history):
     ax_score.set_title("Scores")
     ax_score.set_xlabel("epoch")
     ax_score.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def number_ranges(power):
+    """Where a log-mel front end's mel power values fall against what float16 and bfloat16 can hold:
+    a histogram of ``log10(power)`` with each format's smallest positive and largest number."""
+    import torch
+
+    values = np.log10(np.clip(np.asarray(power, dtype=np.float64).ravel(), 1e-30, None))
+    fig, ax = new_figure(figsize=(10, 3.4))
+    ax.hist(values, bins=80, color="#8c8c8c")
+    limits = [("float16", torch.float16, "#d1453b", "--"), ("bfloat16", torch.bfloat16, "#3b6fb6", ":")]
+    for name, dtype, colour, style in limits:
+        info = torch.finfo(dtype)
+        ax.axvline(np.log10(info.smallest_normal), color=colour, ls=style, label=f"{name}: smallest normal, largest")
+        ax.axvline(np.log10(info.max), color=colour, ls=style)
+    ax.set_xlim(min(values.min(), -9) - 1, max(values.max(), 5) + 1)
+    ax.set_title("Mel power of one clip, and the range of each 16-bit format")
+    ax.set_xlabel("log10(mel power)")
+    ax.set_ylabel("values")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def throughput(table):
+    """Training speed and memory against the batch size, one line per crop length (a
+    :func:`ser_lib.training.speed.sweep` table): clips per second, and the activations kept for the
+    backward pass (with the GPU's peak allocation where there is one)."""
+    from matplotlib.ticker import ScalarFormatter
+
+    fig, (ax_rate, ax_memory) = new_figure(1, 2, figsize=(11, 3.6))
+    styles = ["-o", "--s", ":^", "-.d"]
+    gpu = table["peak_mb"].notna().any()
+    for (seconds, rows), style in zip(table.groupby("seconds"), styles):
+        ax_rate.plot(rows["batch_size"], rows["clips_per_second"], style, color="#3b6fb6", label=f"{seconds:g} s crops")
+        ax_memory.plot(rows["batch_size"], rows["activation_mb"], style, color="#3b6fb6",
+                       label=f"{seconds:g} s: activations")
+        if gpu:
+            ax_memory.plot(rows["batch_size"], rows["peak_mb"], style, color="#d1453b",
+                           label=f"{seconds:g} s: GPU peak")
+    device = table["device"].iloc[0]
+    ax_rate.set_title(f"Training throughput ({device}, {table['precision'].iloc[0]})")
+    ax_rate.set_ylabel("clips per second")
+    ax_memory.set_title("Memory of one step")
+    ax_memory.set_ylabel("MB")
+    for ax in (ax_rate, ax_memory):
+        ax.set_xlabel("batch size")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(table["batch_size"].unique()))
+        ax.get_xaxis().set_major_formatter(ScalarFormatter())
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
