@@ -178,10 +178,21 @@ def prosody_contours(rows, sr: int = 16000):
 
 
 def learning_curves(history):
-    """Loss and validation metrics per epoch from a run's ``history.csv`` (a path or a DataFrame)."""
-    import pandas as pd
+    """Loss and validation metrics per epoch from a run's ``history.csv`` (a path or a DataFrame).
 
+    The chosen epoch is marked: the run's own choice from the ``manifest.json`` beside a history file
+    (which may judge epochs by a mean over several), else the epoch of the best validation UAR.
+    """
+    import json
+
+    import pandas as pd
+    from matplotlib.ticker import MaxNLocator
+
+    chosen = None
     if not isinstance(history, pd.DataFrame):
+        manifest = Path(history).with_name("manifest.json")
+        if manifest.exists():
+            chosen = json.loads(manifest.read_text()).get("best_epoch")  # 1-based
         history = pd.read_csv(history)
     epochs = history["epoch"] + 1
     fig, (ax_loss, ax_score) = new_figure(1, 2, figsize=(11, 3.8))
@@ -198,13 +209,16 @@ def learning_curves(history):
         if key in history:
             ax_score.plot(epochs, history[key], label=label, color=colour)
     if "val_uar" in history:
-        best = history["val_uar"].idxmax()
-        ax_score.axvline(epochs[best], color="#999999", ls=":", lw=1)
-        ax_score.annotate(f"best UAR {history['val_uar'][best]:.3f}", (epochs[best], history["val_uar"][best]),
-                          textcoords="offset points", xytext=(5, -15), fontsize=8)
+        match = np.flatnonzero((history["epoch"] == (chosen or 0) - 1).to_numpy())
+        row = int(match[0]) if len(match) else int(np.nanargmax(history["val_uar"].to_numpy()))
+        ax_score.axvline(epochs.iloc[row], color="#999999", ls=":", lw=1)
+        ax_score.annotate(f"chosen epoch {int(epochs.iloc[row])}\n(validation UAR {history['val_uar'].iloc[row]:.3f})",
+                          (epochs.iloc[row], 0.05), textcoords="offset points", xytext=(4, 0), fontsize=8)
     ax_score.set_ylim(0, 1)
     ax_score.set_title("Scores")
     ax_score.set_xlabel("epoch")
+    for ax in (ax_loss, ax_score):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_score.legend(fontsize=8)
     fig.tight_layout()
     return fig
