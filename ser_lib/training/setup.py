@@ -101,7 +101,8 @@ def make_accelerator(config: TrainConfig):
     device = resolve_device(config.device)
     precision = config.mixed_precision
     if precision == "auto":
-        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if device.type == "cuda" else "no"
+        precision = ("bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16") \
+            if device.type == "cuda" else "no"  # emulated bf16 (V100, T4) is slower than fp16
     if device.type == "cpu" and precision != "no":
         log.info("mixed precision is off on the CPU")
         precision = "no"
