@@ -22,10 +22,9 @@ def test_activation_memory_grows_with_batch_and_crop():
                                                       torch.full((batch,), samples))
     assert size[4, 1.0] / size[2, 1.0] == pytest.approx(2.0, rel=0.05)  # activations are per clip
     assert size[2, 2.0] / size[2, 1.0] == pytest.approx(2.0, rel=0.1)  # and per frame
-    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    # the doubling above also says the weights are not counted: they would add the same bytes at every size
     with torch.no_grad():  # nothing is kept without autograd
         assert speed.activation_bytes(model, torch.randn(2, 16000), torch.full((2,), 16000)) == 0
-    assert size[2, 1.0] != params
 
 
 def test_time_steps_trains_and_reports():

@@ -61,16 +61,14 @@ def plot_per_class(metrics: dict, labels: list[str]):
         heights = [v if v is not None else 0 for v in values]
         bars = ax.bar(x + (i - 1) * width, heights, width, color=plots.colours(labels), alpha=shade, hatch=hatch,
                       edgecolor="black", linewidth=0.4)
-        ax.bar([x[0]], [0], width, color="#bbbbbb", alpha=shade, hatch=hatch, edgecolor="black", linewidth=0.4,
-               label=name)  # a grey legend entry: the colours are the emotions
         for bar, v in zip(bars, values):
             if v is None:
                 ax.text(bar.get_x() + bar.get_width() / 2, 0.02, "n/a", ha="center", fontsize=7, rotation=90)
     ax.set_xticks(x, labels, rotation=30)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.15)  # room for the legend above the bars
     ax.set_ylabel("score")
     ax.set_title("Per-class precision, recall and F1")
-    ax.legend(fontsize=8, ncol=3, loc="upper left")
+    plots.shade_legend(ax, [(name, shade, hatch) for _, name, shade, hatch in series], ncol=3)
     fig.tight_layout()
     return fig
 

@@ -63,6 +63,16 @@ def save_fig(fig, name: str, folder: str | Path | None = None) -> Path:
     return path
 
 
+def shade_legend(ax, entries, **kwargs) -> None:
+    """A legend of grey swatches ``(label, alpha, hatch)``: for series told apart by shade and hatching
+    in a figure whose colours already stand for the emotions."""
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor="#bbbbbb", alpha=alpha, hatch=hatch, edgecolor="black", linewidth=0.4, label=label)
+               for label, alpha, hatch in entries]
+    ax.legend(handles=handles, fontsize=8, loc="upper left", **kwargs)
+
+
 def new_figure(*args, **kwargs):
     """``plt.subplots`` with the course style applied."""
     import matplotlib.pyplot as plt
@@ -86,13 +96,11 @@ def class_balance(clips):
         if intensity in counts:
             ax1.bar(order, counts[intensity], bottom=bottom, color=colours(order), alpha=alpha, hatch=hatch,
                     edgecolor="black", linewidth=0.4)
-            ax1.bar([order[0]], [0], color="#bbbbbb", alpha=alpha, hatch=hatch, edgecolor="black", linewidth=0.4,
-                    label=f"{intensity} intensity")  # a grey legend entry: the colours are the emotions
             bottom += counts[intensity].to_numpy()
     ax1.set_ylabel("clips")
     ax1.set_title("Clips per emotion and intensity")
     ax1.set_ylim(0, bottom.max() * 1.2)  # room for the legend above the bars
-    ax1.legend(fontsize=8, ncol=2, loc="upper left")
+    shade_legend(ax1, [("normal intensity", 1.0, ""), ("strong intensity", 0.55, "//")], ncol=2)
     ax1.tick_params(axis="x", rotation=30)
     genders = clips.groupby("gender")["speaker"].nunique()
     ax2.bar(genders.index, genders.values, color=[GENDER_COLOURS.get(g, "#999999") for g in genders.index])
