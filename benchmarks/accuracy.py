@@ -27,7 +27,9 @@ Configurations (``--config``):
   descriptors, instead of or beside the project's own (``descriptor_set``);
 * ``plain``    - the default without per-speaker normalisation: nothing about the test speakers is
   used but the clip being classified;
-* ``baseline`` - the log-mel CNN alone (no descriptors, no per-speaker normalisation).
+* ``baseline`` - the log-mel CNN alone (no descriptors, no per-speaker normalisation);
+* ``cnn``      - that without the context transformer, with the mean of the frames instead of
+  attention pooling (the first model rung of the baseline ladder, ``ser_lib.training.ladder``).
 
 Runs are kept in ``--out`` and an interrupted benchmark resumes where it stopped.
 
@@ -47,18 +49,19 @@ import torch
 from ser_lib.data import corpora, labels
 from ser_lib.model.enrolment import ALL_CLIPS, COLD_START, Enrolment
 from ser_lib.reports.evaluation import evaluate_checkpoint, fold_checkpoints
-from ser_lib.training import TrainConfig, train
+from ser_lib.training import ladder
 
 CONFIGS: dict[str, dict] = {
-    "default": {"speaker_norm": True, "descriptors": True},
+    "default": ladder.rung("default").options,
     "no_cold_start": {"speaker_norm": True, "descriptors": True, "cold_start_rate": 0.0},
     "no_gender": {"speaker_norm": True, "descriptors": True, "gender_weight": 0.0},
     "no_smoothed_selection": {"speaker_norm": True, "descriptors": True, "select_window": 1},
     "enrolment_training": {"speaker_norm": True, "descriptors": True, "enrolment_rate": 0.25, "select_window": 1},
     "egemaps": {"speaker_norm": True, "descriptors": True, "descriptor_set": "egemaps"},
     "ser_egemaps": {"speaker_norm": True, "descriptors": True, "descriptor_set": "ser+egemaps"},
-    "plain": {"speaker_norm": False, "descriptors": True},
-    "baseline": {"speaker_norm": False, "descriptors": False},
+    "plain": ladder.rung("plain").options,
+    "baseline": ladder.rung("baseline").options,
+    "cnn": ladder.rung("cnn").options,
 }
 
 #: The enrolment protocols a speaker-normalised model is scored under, in the order printed.
@@ -67,17 +70,15 @@ ENROLMENTS = (COLD_START, Enrolment(1), Enrolment(3), Enrolment(10), Enrolment(N
 
 def run(dataset_root: str, config: str, subset: str, folds: int, epochs: int, out: Path, device: str) -> dict:
     """Cross-validate one configuration on one subset (finished folds are reused)."""
-    run_dir = out / config / f"{subset}-{folds}folds"
-    options = dict(dataset_root=dataset_root, output_dir=str(run_dir), emotion_subset=subset,
-                   folds=folds, epochs=epochs, device=device, resume=True, progress=False)
-    options.update(CONFIGS[config])
+    run_dir = ladder.model_rung_dir(out, config, subset, folds)
     start = time.time()
-    summary = train(TrainConfig(**options))
+    summary = ladder.train_rung(ladder.Rung(config, config, "model", CONFIGS[config]), f"ravdess={dataset_root}",
+                                out, subset, folds, epochs, device)
     summary["wall_minutes"] = (time.time() - start) / 60
     fold_seconds = [json.loads(m.read_text())["wall_seconds"] for m in sorted(run_dir.glob("fold*/manifest.json"))]
     summary["fold_minutes"] = float(np.median(fold_seconds)) / 60  # the median resists a fold that was paused
     summary["val_uar"] = sum(f["val_uar"] for f in summary["per_fold"]) / len(summary["per_fold"])
-    if options["speaker_norm"]:
+    if CONFIGS[config]["speaker_norm"]:
         summary["protocols"] = protocol_uars(run_dir, dataset_root, device)
     (run_dir / "benchmark.json").write_text(json.dumps(summary, indent=2, default=float))
     return summary

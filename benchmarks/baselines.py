@@ -20,20 +20,12 @@ import json
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from ser_lib.data import corpora, labels
+from ser_lib.reports.metrics import paired_interval
 from ser_lib.training import baseline
 
 ROWS = [(f, n, c) for f in baseline.FEATURES for n in ("plain", "per speaker") for c in baseline.CLASSIFIERS]
-
-
-def interval(diff: np.ndarray) -> tuple[float, float]:
-    """95% confidence interval of a mean paired difference over folds (Student's t)."""
-    if len(diff) < 2:
-        return float("nan"), float("nan")
-    half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
-    return float(diff.mean() - half), float(diff.mean() + half)
 
 
 def main() -> None:
@@ -76,7 +68,7 @@ def main() -> None:
         for classifier in baseline.CLASSIFIERS:
             diff = (np.asarray(results["egemaps", norm, classifier]["per_fold_uar"])
                     - np.asarray(results["statistics", norm, classifier]["per_fold_uar"]))
-            low, high = interval(diff)
+            low, high = paired_interval(diff)
             print(f"  {norm:<12} {classifier:<9} {diff.mean():+.3f} [{low:+.3f}, {high:+.3f}]")
 
 

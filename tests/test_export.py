@@ -115,6 +115,25 @@ def test_wav2vec2_model_exports_and_agrees(tiny_backbone, tmp_path):
         np.testing.assert_allclose(fast.predict(wave, 16000).probs, onnx_model.predict(wave, 16000).probs, atol=0.02)
 
 
+def test_mean_pooling_model_without_context_exports_and_agrees(tmp_path):
+    """The baseline ladder's CNN rung (no context transformer, mean of the frames) exports too."""
+    torch.manual_seed(0)
+    config = TrainConfig(d_model=32, cnn_channels=(8, 16, 32), context_layers=0, pooling="mean",
+                         descriptors=False, speaker_norm=False).model_config(4)
+    model = SERModel(config).eval()
+    normalizer = InputNormalizer.untrained(config.mel, AudioSettings(), descriptors=False)
+    path = ckpt_io.save(ckpt_io.payload(model, labels=["neutral", "happy", "sad", "angry"], audio=AudioSettings(),
+                                        normalizer=normalizer, split={}, train_config={}, metrics={}),
+                        tmp_path / "cnn.pt")
+    export.export_onnx(path, tmp_path / "cnn.onnx")
+    torch_model, onnx_model = Predictor.from_checkpoint(path, "cpu"), Predictor.from_onnx(tmp_path / "cnn.onnx")
+    rng = np.random.default_rng(1)
+    for seconds in (1.1, 3.6):
+        wave = (0.1 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
+        np.testing.assert_allclose(onnx_model.predict(wave, 16000).probs, torch_model.predict(wave, 16000).probs,
+                                   atol=1e-4)
+
+
 def test_export_refuses_bad_input_and_writes_nothing_half(trained_run, tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match="does not exist"):
         export.export_onnx(tmp_path / "missing.pt", tmp_path / "m.onnx")

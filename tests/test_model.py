@@ -62,6 +62,35 @@ def test_padding_does_not_change_a_clips_prediction(which, tiny_backbone, tiny_b
     torch.testing.assert_close(together, alone, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("pooling,context_layers", [("mean", 0), ("mean", 1), ("attention", 0)])
+def test_ladder_architectures_mean_pooling_and_no_context(pooling, context_layers):
+    """The baseline ladder's simpler models: mean pooling weighs every real frame alike, and without a
+    context transformer each frame keeps only what its CNN receptive field saw; padding changes neither."""
+    model = make(None, pooling=pooling, context_layers=context_layers).eval()
+    assert (model.context is None) == (context_layers == 0)
+    wave = torch.randn(2, 2 * SR) * 0.1
+    lengths = torch.tensor([2 * SR, SR])
+    with torch.no_grad():
+        out = model(wave, lengths)
+        alone = model(wave[1:, :SR]).emotion_logits[0]
+    torch.testing.assert_close(out.emotion_logits[1], alone, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(out.attention.sum(-1), torch.ones(2, model.config.pooling_heads))
+    real = out.frame_mask[1]
+    if pooling == "mean":
+        assert torch.allclose(out.attention[1][:, real], 1 / real.sum().float())
+    else:
+        assert out.attention[1][:, real].std() > 0  # learnt weights are not uniform
+    assert torch.all(out.attention[1][:, ~real] == 0)
+    assert any(name.startswith(pooling) for name, _ in model.describe_shapes(wave, lengths))
+
+
+def test_bad_pooling_or_context_refused():
+    with pytest.raises(ConfigError, match="pooling"):
+        small_config(pooling="max").validate()
+    with pytest.raises(ConfigError, match="context_layers"):
+        small_config(context_layers=-1).validate()
+
+
 def test_without_the_masked_norm_padding_would_leak(tiny_backbone):
     """The negative control: wav2vec2-base's GroupNorm sees the padding unless it is masked."""
     model = make(tiny_backbone, spectrogram=False).eval()

@@ -1,4 +1,4 @@
-"""The layers of the model: the spectrogram branch, frame pooling, positions, attention pooling."""
+"""The layers of the model: the spectrogram branch, frame pooling, positions, attention or mean pooling."""
 from __future__ import annotations
 
 import math
@@ -9,6 +9,9 @@ from torch import nn
 
 from ..data.features import LogMel
 from ..errors import ConfigError
+
+#: How the frames become one vector: learnt attention weights, or the plain average of the real frames.
+POOLINGS = ("attention", "mean")
 
 if TYPE_CHECKING:
     from .ser_model import ModelConfig
@@ -123,3 +126,17 @@ class AttentionPooling(nn.Module):
         values = self.value(x).view(batch, frames, self.heads, d // self.heads)
         pooled = torch.einsum("bth,bthe->bhe", weights.to(values.dtype), values).reshape(batch, d)
         return self.out(pooled), weights.transpose(1, 2)
+
+
+class MeanPooling(nn.Module):
+    """The average of the real frames (the baseline attention pooling is compared with); its weights,
+    uniform over real frames, are repeated for ``heads`` so both poolings return the same shapes."""
+
+    def __init__(self, heads: int):
+        super().__init__()
+        self.heads = heads
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        weights = mask.to(x.dtype) / mask.sum(1, keepdim=True).clamp(min=1).to(x.dtype)  # (batch, frames)
+        pooled = torch.einsum("bt,btd->bd", weights, x)
+        return pooled, weights[:, None, :].expand(-1, self.heads, -1)

@@ -31,7 +31,9 @@ from ..data.features import MelSettings
 from ..errors import ConfigError
 from .backbone import FREEZE_CHOICES, Backbone, is_backbone_name, load_backbone
 from .layers import (
+    POOLINGS,
     AttentionPooling,
+    MeanPooling,
     SinusoidalPositions,
     SpectrogramBranch,
     lengths_to_mask,
@@ -61,6 +63,7 @@ class ModelConfig:
     cnn_time_strides: tuple[int, ...] = (2, 2, 1)  # log-mel at 100 frames/s -> 25 frames/s
     context_heads: int = 4
     pooling_heads: int = 4
+    pooling: str = "attention"              # attention | mean (over real frames)
     backbone_config: dict | None = field(default=None, repr=False)
 
     @property
@@ -78,6 +81,10 @@ class ModelConfig:
             raise ConfigError("the model needs at least two emotion classes")
         if len(self.cnn_time_strides) != len(self.cnn_channels):
             raise ConfigError("cnn_time_strides needs one stride per CNN block")
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        if self.context_layers < 0:
+            raise ConfigError(f"context_layers must be 0 or more, got {self.context_layers}")
 
     @property
     def frame_stride(self) -> int:
@@ -101,7 +108,7 @@ class ModelConfig:
 class SEROutput(NamedTuple):
     emotion_logits: torch.Tensor           # (batch, emotions)
     gender_logits: torch.Tensor | None     # (batch, 2): male, female
-    attention: torch.Tensor                # (batch, pooling heads, frames): pooling weights
+    attention: torch.Tensor                # (batch, pooling heads, frames): pooling weights (mean: uniform)
     frame_mask: torch.Tensor               # (batch, frames): True on real frames
 
 
@@ -126,9 +133,11 @@ class SERModel(nn.Module):
         self.positions = SinusoidalPositions(d)
         layer = nn.TransformerEncoderLayer(d, config.context_heads, 4 * d, config.dropout, activation="gelu",
                                            batch_first=True, norm_first=True)
-        self.context = nn.TransformerEncoder(layer, config.context_layers, enable_nested_tensor=False)
+        self.context = nn.TransformerEncoder(layer, config.context_layers, enable_nested_tensor=False) \
+            if config.context_layers else None  # none: each frame is classified without its neighbours' context
         self.context_norm = nn.LayerNorm(d)
-        self.pooling = AttentionPooling(d, config.pooling_heads, config.dropout)
+        self.pooling = AttentionPooling(d, config.pooling_heads, config.dropout) if config.pooling == "attention" \
+            else MeanPooling(config.pooling_heads)
         self.descriptor_net = None
         if config.descriptor_dim:
             self.descriptor_net = nn.Sequential(nn.Linear(config.descriptor_dim, d), nn.GELU(),
@@ -157,8 +166,11 @@ class SERModel(nn.Module):
             lengths = torch.full((wave.shape[0],), wave.shape[1], device=wave.device, dtype=torch.long)
         fused, mask = self._fused_frames(wave, lengths, spec_augment, backbone_states, backbone_lengths,
                                          mel_mean, mel_std)
-        x = self.positions(fused) * mask[:, :, None].to(fused.dtype)
-        x = self.context_norm(self.context(x, src_key_padding_mask=~mask))
+        if self.context is None:
+            x = self.context_norm(fused * mask[:, :, None].to(fused.dtype))
+        else:
+            x = self.positions(fused) * mask[:, :, None].to(fused.dtype)
+            x = self.context_norm(self.context(x, src_key_padding_mask=~mask))
         pooled, attention = self.pooling(x, mask)
         if self.descriptor_net is not None:
             if descriptors is None:
@@ -202,8 +214,8 @@ class SERModel(nn.Module):
             stages += [("spectrogram projection", self.spectrogram.proj)]
         if self.backbone is not None:
             stages += [("encoder last layer", self.backbone.encoder), ("encoder projection", self.backbone_proj)]
-        stages += [("fusion", self.fusion), ("context transformer", self.context),
-                   ("attention pooling", self.pooling), ("emotion head", self.emotion_head)]
+        stages += [("fusion", self.fusion)] + ([("context transformer", self.context)] if self.context else [])
+        stages += [(f"{self.config.pooling} pooling", self.pooling), ("emotion head", self.emotion_head)]
         if self.gender_head is not None:
             stages.append(("gender head", self.gender_head))
         shapes: list[tuple[str, tuple]] = []

@@ -97,3 +97,15 @@ def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, bins: int 
             ece += count / len(confidence) * abs(acc - conf)
         rows.append({"lower": edges[b], "upper": edges[b + 1], "count": count, "accuracy": acc, "confidence": conf})
     return float(ece), pd.DataFrame(rows)
+
+
+def paired_interval(diff, level: float = 0.95) -> tuple[float, float]:
+    """Confidence interval of the mean of paired differences (one per fold), Student's t; NaN with
+    fewer than two folds. An interval that spans 0 means the folds do not show a difference."""
+    from scipy import stats
+
+    diff = np.asarray(diff, dtype=np.float64)
+    if len(diff) < 2:
+        return float("nan"), float("nan")
+    half = stats.t.ppf(0.5 + level / 2, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
+    return float(diff.mean() - half), float(diff.mean() + half)

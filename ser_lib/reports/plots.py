@@ -285,6 +285,38 @@ def throughput(table):
     return fig
 
 
+def ladder(uar, steps):
+    """The baseline ladder (:func:`ser_lib.training.ladder.run` and ``steps``): each rung's UAR (bar:
+    mean over folds, dots: the folds), and what each rung adds to the one before it (the mean paired
+    difference with its 95% confidence interval; an interval across 0 is not shown to help)."""
+    fig, (ax_uar, ax_gain) = new_figure(1, 2, figsize=(12, 0.45 * len(uar) + 1.6), sharey=True)
+    rows = np.arange(len(uar))
+    ax_uar.barh(rows, uar.mean(axis=1), color="#9bb7de", label="mean over folds")
+    for j, fold in enumerate(uar.columns):  # a fold's rungs joined: the pairs the differences are taken over
+        ax_uar.plot(uar[fold], rows, "-o", color="#27497a", ms=4, lw=0.8, alpha=0.6,
+                    label="one fold (its rungs joined)" if j == 0 else None)
+    ax_uar.set(yticks=rows, yticklabels=uar.index, xlabel="test UAR (speaker-independent)", xlim=(0, 1),
+               title="Each rung")
+    ax_uar.invert_yaxis()
+    ax_uar.legend(fontsize=8, loc="lower right")
+    gains = steps["gain"].to_numpy(dtype=float)
+    low, high = steps["95% CI low"].to_numpy(dtype=float), steps["95% CI high"].to_numpy(dtype=float)
+    shown = ~np.isnan(gains)
+    colour = np.where(low > 0, "#2e7d4f", np.where(high < 0, "#d1453b", "#8c8c8c"))
+    ax_gain.errorbar(gains[shown], rows[shown], xerr=[(gains - low)[shown], (high - gains)[shown]], fmt="none",
+                     ecolor="#555555", capsize=3)
+    ax_gain.scatter(gains[shown], rows[shown], c=colour[shown], zorder=3)
+    ax_gain.axvline(0, color="black", lw=0.8)
+    ax_gain.set(xlabel="UAR gained over the rung above (mean of folds, 95% CI)", title="What each rung adds")
+    from matplotlib.lines import Line2D
+
+    ax_gain.legend(handles=[Line2D([], [], marker="o", ls="none", color=c, label=text) for c, text in
+                            (("#2e7d4f", "interval above 0"), ("#8c8c8c", "interval spans 0"),
+                             ("#d1453b", "interval below 0"))], fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 def projection(table, clips, colour_by: str = "emotion", method: str = "pca", seed: int = 0, ax=None):
     """2-D projection (PCA or t-SNE) of standardised clip features, coloured by emotion or actor."""
     from sklearn.decomposition import PCA

@@ -14,12 +14,13 @@ from pathlib import Path
 
 from ..data.audio import AudioSettings
 from ..data.augment import SpecAugment, WaveAugment
-from ..data.features import DESCRIPTOR_SETS, descriptor_names
 from ..data.corpora import CORPORA, Dataset, datasets_of
+from ..data.features import DESCRIPTOR_SETS, descriptor_names
 from ..data.labels import SHARED, SUBSETS
 from ..data.splits import DEFAULT_TEST_SPEAKERS, DEFAULT_VAL_SPEAKERS, parse_speakers
 from ..errors import ConfigError
 from ..model.backbone import FREEZE_CHOICES, is_backbone_name
+from ..model.layers import POOLINGS
 from ..model.ser_model import ModelConfig
 
 #: Options a resumed run may change: they do not change what the run computes (``--epochs`` extends
@@ -76,7 +77,9 @@ class TrainConfig:
                                         "at random, or the neutral ones), as a voice heard briefly does")
     d_model: int = option(192, "width of the fused frames, the context transformer and the heads")
     cnn_channels: tuple[int, ...] = option((32, 64, 128), "channels of the CNN blocks")
-    context_layers: int = option(2, "context transformer layers")
+    context_layers: int = option(2, "context transformer layers (0: none)")
+    pooling: str = option("attention", "how frames become one vector: multi-head attention pooling, or their mean",
+                          choices=POOLINGS)
     dropout: float = option(0.2, "dropout of the new layers")
     # optimisation
     batch_size: int = option(16, "clips per batch")
@@ -157,6 +160,7 @@ class TrainConfig:
             num_emotions=num_emotions, backbone=self.backbone if self.has_backbone else None,
             freeze=self.freeze, spectrogram=self.spectrogram, d_model=self.d_model,
             cnn_channels=tuple(self.cnn_channels), context_layers=self.context_layers, dropout=self.dropout,
+            pooling=self.pooling,
             gender_head=self.gender_weight > 0,
             descriptor_dim=len(descriptor_names(self.descriptor_set)) if self.descriptors else 0,
         )
