@@ -84,6 +84,16 @@ def test_ladder_architectures_mean_pooling_and_no_context(pooling, context_layer
     assert any(name.startswith(pooling) for name, _ in model.describe_shapes(wave, lengths))
 
 
+@pytest.mark.parametrize("bands", [64, 15])
+def test_halving_bands_is_max_pooling_over_frequency(bands):
+    from ser_lib.model.layers import HalveBands
+
+    x = torch.randn(2, 3, bands, 7, requires_grad=True)
+    torch.testing.assert_close(HalveBands()(x), torch.nn.MaxPool2d((2, 1))(x), rtol=0, atol=0)
+    HalveBands()(x).sum().backward()
+    assert x.grad.sum() == 2 * 3 * (bands // 2) * 7  # one gradient per pair: to its larger row
+
+
 def test_bad_pooling_or_context_refused():
     with pytest.raises(ConfigError, match="pooling"):
         small_config(pooling="max").validate()

@@ -152,21 +152,30 @@ def periodicity(wave: np.ndarray, f0: np.ndarray, sr: int, frame: int, hop: int)
     noise floor of the recording, only on whether the voice repeats itself.
     """
     import librosa
-    from scipy.signal import butter, sosfiltfilt
+    from scipy.signal import sosfiltfilt
 
-    low = sosfiltfilt(butter(4, 1000.0, fs=sr, output="sos"), np.asarray(wave, dtype=np.float64))
+    low = sosfiltfilt(_lowpass_1khz(sr), np.asarray(wave, dtype=np.float64))
     frames = librosa.util.frame(np.pad(low, frame // 2), frame_length=frame, hop_length=hop)[:, : len(f0)]
     period = sr / np.clip(np.nan_to_num(f0, nan=sr / 2), 1.0, None)
     width = frame // 2
     t = np.arange(frames.shape[1])
     head = frames[:width]
+    head_energy = (head ** 2).sum(0)
     best = np.zeros(frames.shape[1])
     for lags in (np.floor(period), np.ceil(period)):
         lags = np.clip(lags.astype(int), 1, frame - width)
         tail = frames[lags[None, :] + np.arange(width)[:, None], t[None, :]]
-        energy = np.sqrt((head ** 2).sum(0) * (tail ** 2).sum(0))
+        energy = np.sqrt(head_energy * (tail ** 2).sum(0))
         best = np.maximum(best, np.where(energy > 0, (head * tail).sum(0) / np.maximum(energy, 1e-12), 0.0))
     return best
+
+
+@lru_cache(maxsize=4)
+def _lowpass_1khz(sr: int) -> np.ndarray:
+    """Second-order sections of the 4th-order Butterworth low-pass at 1 kHz :func:`periodicity` uses."""
+    from scipy.signal import butter
+
+    return butter(4, 1000.0, fs=sr, output="sos")
 
 
 def active_frames(rms_db: np.ndarray, range_db: float = 35.0, above_floor_db: float = 12.0) -> np.ndarray:
