@@ -10,7 +10,7 @@ import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 EXPECTED = ["01_dataset_tour", "02_feature_exploration", "03_model_building", "04_training", "05_evaluation",
-            "06_live_demo", "07_cross_corpus"]
+            "06_live_demo", "07_cross_corpus", "08_baseline_ladder"]
 CHECK = "# NBVAL_CHECK_OUTPUT"
 
 
