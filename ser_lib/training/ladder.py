@@ -106,7 +106,7 @@ def run(dataset: str, out: str | Path, subset: str = "all", folds: int = 5, epoc
     scores, speakers = {}, {}
     for step in tqdm(steps, desc="ladder", unit="rung", disable=not progress):
         if step.kind == "chance":
-            scores[step.label] = [1 / len(keep)] * folds
+            scores[step.label] = [1 / clips["emotion"].nunique()] * folds  # the classes this corpus has
         elif step.kind == "classical":
             table = baseline.feature_table(clips, feature_set=step.options["feature_set"])
             result = baseline.cross_validate(table, clips, split="speaker", folds=folds, C=None,
