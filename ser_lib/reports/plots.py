@@ -289,7 +289,7 @@ def ladder(uar, steps):
     """The baseline ladder (:func:`ser_lib.training.ladder.run` and ``steps``): each rung's UAR (bar:
     mean over folds, dots: the folds), and what each rung adds to the one before it (the mean paired
     difference with its 95% confidence interval; an interval across 0 is not shown to help)."""
-    fig, (ax_uar, ax_gain) = new_figure(1, 2, figsize=(12, 0.45 * len(uar) + 1.6), sharey=True)
+    fig, (ax_uar, ax_gain) = new_figure(1, 2, figsize=(12, 0.45 * len(uar) + 2.1), sharey=True)
     rows = np.arange(len(uar))
     ax_uar.barh(rows, uar.mean(axis=1), color="#9bb7de", label="mean over folds")
     for j, fold in enumerate(uar.columns):  # a fold's rungs joined: the pairs the differences are taken over
@@ -298,7 +298,8 @@ def ladder(uar, steps):
     ax_uar.set(yticks=rows, yticklabels=uar.index, xlabel="test UAR (speaker-independent)", xlim=(0, 1),
                title="Each rung")
     ax_uar.invert_yaxis()
-    ax_uar.legend(fontsize=8, loc="lower right")
+    below = dict(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)  # never on the data
+    ax_uar.legend(ncol=2, **below)
     gains = steps["gain"].to_numpy(dtype=float)
     low, high = steps["95% CI low"].to_numpy(dtype=float), steps["95% CI high"].to_numpy(dtype=float)
     shown = ~np.isnan(gains)
@@ -312,7 +313,7 @@ def ladder(uar, steps):
 
     ax_gain.legend(handles=[Line2D([], [], marker="o", ls="none", color=c, label=text) for c, text in
                             (("#2e7d4f", "interval above 0"), ("#8c8c8c", "interval spans 0"),
-                             ("#d1453b", "interval below 0"))], fontsize=8, loc="lower right")
+                             ("#d1453b", "interval below 0"))], ncol=3, **below)
     fig.tight_layout()
     return fig
 
