@@ -161,7 +161,8 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     if args.input and args.whole:
         _print_prediction(args.input, predictor.predict_file(args.input))
         return 0
-    source = live.FileSource(args.input, realtime=args.realtime) if args.input else live.MicrophoneSource(args.mic_device)
+    source = (live.FileSource(args.input, realtime=args.realtime) if args.input
+              else live.MicrophoneSource(args.mic_device))
     stream = StreamingPredictor(predictor, source.sample_rate, options.from_args(StreamSettings, args))
     view = _view(args, predictor.labels)
     if args.mic:
@@ -294,13 +295,16 @@ def _add_infer_command(sub) -> None:
 def _cmd_export(args: argparse.Namespace) -> int:
     from .model.export import export_onnx
 
-    print(f"exporting {args.model_path} to {args.output} (ONNX, opset {args.opset}"
-          f"{', int8' if args.quantize == 'int8' else ''})...", file=sys.stderr)
+    if str(args.model_path).endswith(".onnx"):
+        print(f"quantising {args.model_path} to {args.output} ({args.quantize})...", file=sys.stderr)
+    else:
+        print(f"exporting {args.model_path} to {args.output} (ONNX, opset {args.opset}"
+              f"{', int8' if args.quantize == 'int8' else ''})...", file=sys.stderr)
     summary = export_onnx(args.model_path, args.output, quantize=args.quantize, opset=args.opset)
     check = summary["check"]
     print(f"wrote {summary['output']} ({summary['bytes'] / 1e6:.1f} MB): inputs {', '.join(summary['inputs'])}; "
           f"outputs {', '.join(summary['outputs'])}; labels {', '.join(summary['labels'])}")
-    print(f"onnxruntime against PyTorch on {', '.join(f'{s:g}' for s in check['seconds'])} s inputs: "
+    print(f"onnxruntime against {check['reference']} on {', '.join(f'{s:g}' for s in check['seconds'])} s inputs: "
           f"largest probability difference {check['max_prob_diff']:.2g}, "
           f"{'the same' if check['same_top_emotion'] else 'NOT always the same'} top emotion")
     print(f"use it: python -m ser_lib infer --model_path {summary['output']} --input clip.wav")
@@ -311,7 +315,8 @@ def _add_export_command(sub) -> None:
     from .model.export import OPSET, QUANTIZE
 
     p = sub.add_parser("export", help="export a trained model to ONNX (runs without PyTorch)")
-    p.add_argument("--model_path", required=True, help="a best_model.pt")
+    p.add_argument("--model_path", required=True,
+                   help="a best_model.pt (or, with --quantize int8, a float32 .onnx export to quantise)")
     p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (default: %(default)s)")
     p.add_argument("--output", required=True, help="the .onnx file to write")
     p.add_argument("--quantize", default="none", choices=QUANTIZE,

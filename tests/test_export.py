@@ -89,7 +89,7 @@ def test_cli_infer_runs_an_onnx_model(trained_run, exported, corpus8):
 
 def test_wav2vec2_model_exports_and_agrees(tiny_backbone, tmp_path):
     torch.manual_seed(0)
-    config = TrainConfig(backbone=str(tiny_backbone)).model_config(4)
+    config = TrainConfig(backbone=str(tiny_backbone), d_model=32, cnn_channels=(8, 16, 32)).model_config(4)
     model = SERModel(config).eval()
     normalizer = InputNormalizer.untrained(config.mel, AudioSettings(), descriptors=bool(config.descriptor_dim))
     path = ckpt_io.save(ckpt_io.payload(model, labels=["neutral", "happy", "sad", "angry"], audio=AudioSettings(),
@@ -106,7 +106,11 @@ def test_wav2vec2_model_exports_and_agrees(tiny_backbone, tmp_path):
     # int8: the encoder's matrix multiplications only, as `infer --optimize int8` does in PyTorch
     import onnx
 
-    export.export_onnx(path, tmp_path / "int8.onnx", quantize="int8")
+    # from the float32 file: no second trace (tracing the encoder takes most of an export's time)
+    int8 = export.export_onnx(tmp_path / "w2v2.onnx", tmp_path / "int8.onnx", quantize="int8")
+    assert int8["check"]["reference"] == "the float32 ONNX graph" and int8["check"]["same_top_emotion"]
+    with pytest.raises(ConfigError, match="quantised already"):
+        export.export_onnx(tmp_path / "int8.onnx", tmp_path / "int8-again.onnx", quantize="int8")
     quantized = onnx.load(str(tmp_path / "int8.onnx"))
     assert sum(node.op_type == "MatMulInteger" for node in quantized.graph.node) >= 12  # 2 layers x 6 + projection
     assert {p.key: p.value for p in quantized.metadata_props}["quantize"] == "int8"
@@ -134,7 +138,7 @@ def test_mean_pooling_model_without_context_exports_and_agrees(tmp_path):
                                    atol=1e-4)
 
 
-def test_export_refuses_bad_input_and_writes_nothing_half(trained_run, tmp_path, monkeypatch):
+def test_export_refuses_bad_input_and_writes_nothing_half(trained_run, exported, tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match="does not exist"):
         export.export_onnx(tmp_path / "missing.pt", tmp_path / "m.onnx")
     with pytest.raises(ConfigError, match=".onnx file"):
@@ -143,6 +147,14 @@ def test_export_refuses_bad_input_and_writes_nothing_half(trained_run, tmp_path,
         export.export_onnx(trained_run / "best_model.pt", tmp_path / "m.onnx", quantize="int4")
     with pytest.raises(ConfigError, match="no encoder"):
         export.export_onnx(trained_run / "best_model.pt", tmp_path / "m.onnx", quantize="int8")
+    with pytest.raises(ConfigError, match="no encoder"):  # the same from its ONNX export
+        export.export_onnx(exported, tmp_path / "m.onnx", quantize="int8")
+    with pytest.raises(ConfigError, match="ONNX model already"):
+        export.export_onnx(exported, tmp_path / "m.onnx")
+    (tmp_path / "foreign.onnx").write_bytes(b"not a graph")
+    with pytest.raises(ConfigError, match="not an ONNX model"):
+        export.export_onnx(tmp_path / "foreign.onnx", tmp_path / "m.onnx", quantize="int8")
+    assert not (tmp_path / "m.onnx").exists()
 
     def broken(*args, **kwargs):
         raise RuntimeError("Failed to export the model with torch.export.\n\n## Exception summary\n\n"
