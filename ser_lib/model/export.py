@@ -140,22 +140,14 @@ def export_onnx(model_path: str | Path, output: str | Path, quantize: str = "non
     and 1); a float32 export that differs by more than :data:`CHECK_TOLERANCE`, or in a top emotion,
     is refused. An int8 export is reported, not refused: quantisation moves probabilities.
     """
-    try:
-        import onnx
-        import onnxscript  # noqa: F401  (the exporter needs it)
-    except ImportError as err:
-        raise ConfigError(f"ONNX export needs the onnx and onnxscript packages ({err}): pip install onnx onnxscript") \
-            from None
-    if quantize not in QUANTIZE:
-        raise ConfigError(f"unknown quantisation {quantize!r}; use one of {', '.join(QUANTIZE)}")
-    output = Path(output)
-    if output.suffix != ".onnx":
-        raise ConfigError(f"the output should be a .onnx file, got {output}")
+    output = _checked_arguments(output, quantize)
     if Path(model_path).suffix == ".onnx":
         if quantize != "int8":
             raise ConfigError(f"{model_path} is an ONNX model already: pass a best_model.pt to export, or "
                               f"--quantize int8 for an int8 copy of it")
         return quantize_onnx(model_path, output, check=check)
+    import onnx
+
     loaded = ckpt_io.load(model_path, "cpu")
     if quantize == "int8" and not loaded.model.config.has_backbone:
         raise ConfigError("int8 quantisation is for the pretrained encoder's linear layers, and this model has "
@@ -194,17 +186,31 @@ def export_onnx(model_path: str | Path, output: str | Path, quantize: str = "non
     return summary
 
 
+def _checked_arguments(output: str | Path, quantize: str) -> Path:
+    """The output path, once the exporter's packages, the quantisation and the file name are fine."""
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401  (the exporter needs it)
+    except ImportError as err:
+        raise ConfigError(f"ONNX export needs the onnx and onnxscript packages ({err}): pip install onnx onnxscript") \
+            from None
+    if quantize not in QUANTIZE:
+        raise ConfigError(f"unknown quantisation {quantize!r}; use one of {', '.join(QUANTIZE)}")
+    output = Path(output)
+    if output.suffix != ".onnx":
+        raise ConfigError(f"the output should be a .onnx file, got {output}")
+    return output
+
+
 def quantize_onnx(source: str | Path, output: str | Path, check: bool = True) -> dict:
     """An int8 copy of a float32 ONNX export (:func:`export_onnx`), without tracing the model again
     (tracing a pretrained encoder takes most of an export's time). The summary is
     :func:`export_onnx`'s, its ``check`` taken against the float32 graph."""
     import onnx
 
-    source, output = Path(source), Path(output)
+    source, output = Path(source), _checked_arguments(output, "int8")
     if not source.is_file():
         raise ConfigError(f"{source} does not exist")
-    if output.suffix != ".onnx":
-        raise ConfigError(f"the output should be a .onnx file, got {output}")
     try:
         proto = onnx.load(str(source))
     except Exception as err:
