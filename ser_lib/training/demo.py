@@ -18,7 +18,7 @@ DEMO_VERSION = 6
 
 def demo_checkpoint(progress: bool = True) -> Path:
     """``best_model.pt`` of the demo model: the default configuration, 4 epochs on the synthetic
-    corpus, trained on first use (about 75 seconds on 2 CPU cores)."""
+    corpus, trained on first use (about 2.5 minutes on 2 CPU cores, descriptors included)."""
     out = paths.cache_dir() / f"demo-model-v{DEMO_VERSION}-synthetic-v{SYNTH_VERSION}"
     manifest = out / "manifest.json"
     if manifest.exists() and json.loads(manifest.read_text()).get("status") == "finished":
