@@ -183,6 +183,8 @@ def test_from_onnx_refuses_foreign_and_damaged_files(tmp_path):
     onnx.save(helper.make_model(graph), str(tmp_path / "foreign.onnx"))
     with pytest.raises(CheckpointError, match="not one exported by ser_lib"):
         Predictor.from_onnx(tmp_path / "foreign.onnx")
+    with pytest.raises(ConfigError, match="not exported by ser_lib"):  # nor quantised: nothing says what it is
+        export.export_onnx(tmp_path / "foreign.onnx", tmp_path / "int8.onnx", quantize="int8")
     model = helper.make_model(graph)  # ser_lib's metadata on a graph that does not match it
     for key, value in {"format": export.ONNX_FORMAT, "format_version": "1", "inputs": '["wave"]'}.items():
         model.metadata_props.add(key=key, value=value)

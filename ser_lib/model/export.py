@@ -138,7 +138,8 @@ def export_onnx(model_path: str | Path, output: str | Path, quantize: str = "non
     Returns a summary: the output path, its size, and (``check``) the largest difference in
     probabilities between onnxruntime and PyTorch on example inputs of 1, 3 and 7 s (batches of 1, 3
     and 1); a float32 export that differs by more than :data:`CHECK_TOLERANCE`, or in a top emotion,
-    is refused. An int8 export is reported, not refused: quantisation moves probabilities.
+    is refused. An int8 export is reported, not refused: quantisation moves probabilities. A float32
+    ``.onnx`` export as ``model_path`` with ``quantize="int8"`` is quantised as it is (:func:`quantize_onnx`).
     """
     output = _checked_arguments(output, quantize)
     if Path(model_path).suffix == ".onnx":
