@@ -49,6 +49,8 @@ QUANTIZE = ("none", "int8")
 #: Largest probability difference to PyTorch a float32 export may show in its check.
 CHECK_TOLERANCE = 1e-3
 OUTPUTS = ("emotion_logits", "gender_logits", "attention")
+NO_ENCODER = ("int8 quantisation is for the pretrained encoder's linear layers, and this model has no encoder "
+              "(a spectrogram model is small and fast already)")
 
 
 def input_names(config: ModelConfig) -> list[str]:
@@ -151,8 +153,7 @@ def export_onnx(model_path: str | Path, output: str | Path, quantize: str = "non
 
     loaded = ckpt_io.load(model_path, "cpu")
     if quantize == "int8" and not loaded.model.config.has_backbone:
-        raise ConfigError("int8 quantisation is for the pretrained encoder's linear layers, and this model has "
-                          "no encoder (a spectrogram model is small and fast already): export without --quantize")
+        raise ConfigError(f"{NO_ENCODER}: export without --quantize")
     graph = _Graph(loaded.model.float().eval()).eval()
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".export-") as tmp:
@@ -223,8 +224,7 @@ def quantize_onnx(source: str | Path, output: str | Path, check: bool = True) ->
         raise ConfigError(f"{source} is quantised already ({meta['quantize']})")
     config = ModelConfig.from_dict(json.loads(meta["model_config"]))
     if not config.has_backbone:
-        raise ConfigError("int8 quantisation is for the pretrained encoder's linear layers, and this model has "
-                          "no encoder (a spectrogram model is small and fast already)")
+        raise ConfigError(NO_ENCODER)
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".export-") as tmp:
         try:
