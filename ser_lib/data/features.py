@@ -103,7 +103,7 @@ def prosody(wave: np.ndarray, sr: int = SAMPLE_RATE, fmin: float = 60.0, fmax: f
             method: str = "yin", voicing: str = "periodicity") -> Prosody:
     """Pitch and energy contours every 10 ms.
 
-    ``method="yin"`` is fast (about 20 ms per clip); a frame is voiced when it is within 35 dB of the
+    ``method="yin"`` is fast (:func:`yin`, about 3 ms per 3 s); a frame is voiced when it is within 35 dB of the
     loudest and its waveform repeats at the pitch period (``voicing="periodicity"``, see
     :func:`periodicity`), or, as descriptors of version 1 did, when it is within 30 dB and has a low
     zero-crossing rate (``voicing="zcr"``, which misses loud, bright or noisy voiced speech).
@@ -118,7 +118,7 @@ def prosody(wave: np.ndarray, sr: int = SAMPLE_RATE, fmin: float = 60.0, fmax: f
     if method == "pyin":
         f0, voiced, _ = librosa.pyin(wave, fmin=fmin, fmax=fmax, sr=sr, frame_length=frame, hop_length=hop)
     elif method == "yin":
-        f0 = librosa.yin(wave, fmin=fmin, fmax=fmax, sr=sr, frame_length=frame, hop_length=hop)
+        f0 = yin(wave, sr, fmin, fmax, frame, hop)
         n = min(len(f0), len(rms_db))
         f0 = f0[:n]
         if voicing == "periodicity":
@@ -138,6 +138,42 @@ def prosody(wave: np.ndarray, sr: int = SAMPLE_RATE, fmin: float = 60.0, fmax: f
     return Prosody(times=times, f0=f0, voiced=np.asarray(voiced[:n], dtype=bool), rms_db=rms_db[:n])
 
 
+def yin(wave: np.ndarray, sr: int, fmin: float, fmax: float, frame: int, hop: int,
+        trough_threshold: float = 0.1) -> np.ndarray:
+    """YIN pitch (Hz) of centred frames: the same numbers as ``librosa.yin`` (0.11, tested equal), in
+    about 60 % of its time, because every step runs along contiguous frames and the parabolic
+    refinement is computed at the chosen lag only. The live stream describes a window every hop.
+    """
+    import librosa
+    from scipy.fft import next_fast_len
+
+    librosa.util.valid_audio(wave)
+    fft = librosa.get_fftlib()
+    rows = librosa.util.frame(np.pad(wave, frame // 2), frame_length=frame, hop_length=hop).T
+    min_lag, max_lag = int(np.floor(sr / fmax)), min(int(np.ceil(sr / fmin)), frame - 1)
+    n_fft = next_fast_len(2 * frame - 1, real=True)
+    acf = fft.irfft(librosa.util.abs2(fft.rfft(rows, n=n_fft, axis=-1)), n=n_fft, axis=-1)[:, : max_lag + 1]
+    # difference function d(k) = 2 (r(0) - r(k)) - sum_{m<k} y(m)^2, with librosa's zero energy term at k = 1
+    energy = np.cumsum(np.square(rows[:, :max_lag]), axis=-1)
+    energy[:, 0] = 0
+    diff = np.zeros_like(acf)
+    diff[:, 1:] = 2 * (acf[:, :1] - acf[:, 1:]) - energy
+    mean = (np.cumsum(diff[:, 1:], axis=-1) / np.arange(1, max_lag + 1))[:, min_lag - 1:]
+    cmnd = diff[:, min_lag:] / (mean + np.finfo(mean.dtype).tiny)  # cumulative mean normalised difference
+    trough = np.zeros(cmnd.shape, dtype=bool)
+    trough[:, 1:-1] = (cmnd[:, 1:-1] < cmnd[:, :-2]) & (cmnd[:, 1:-1] <= cmnd[:, 2:])
+    trough[:, 0], trough[:, -1] = cmnd[:, 0] < cmnd[:, 1], cmnd[:, -1] < cmnd[:, -2]
+    deep = trough & (cmnd < trough_threshold)  # the first deep trough, else the global minimum
+    lag = np.where(deep.any(axis=1), deep.argmax(axis=1), cmnd.argmin(axis=1))
+    rows_ = np.arange(len(lag))
+    at = np.clip(lag, 1, cmnd.shape[1] - 2)
+    before, here, after = cmnd[rows_, at - 1], cmnd[rows_, at], cmnd[rows_, at + 1]
+    a, b = after + before - 2 * here, (after - before) / 2
+    inner = (lag > 0) & (lag < cmnd.shape[1] - 1) & (np.abs(b) < np.abs(a))
+    shift = np.divide(-b, a, out=np.zeros_like(b), where=inner)  # parabolic refinement, 0 at the ends
+    return sr / (min_lag + lag + shift)
+
+
 #: A frame is voiced when its normalised autocorrelation at the pitch period reaches this.
 VOICING_THRESHOLD = 0.5
 
@@ -154,17 +190,16 @@ def periodicity(wave: np.ndarray, f0: np.ndarray, sr: int, frame: int, hop: int)
     import librosa
     from scipy.signal import sosfiltfilt
 
-    low = sosfiltfilt(_lowpass_1khz(sr), np.asarray(wave, dtype=np.float64))
-    frames = librosa.util.frame(np.pad(low, frame // 2), frame_length=frame, hop_length=hop)[:, : len(f0)]
-    period = sr / np.clip(np.nan_to_num(f0, nan=sr / 2), 1.0, None)
-    width = frame // 2
-    t = np.arange(frames.shape[1])
-    head = frames[:width]
+    low = np.pad(sosfiltfilt(_lowpass_1khz(sr), np.asarray(wave, dtype=np.float64)), frame // 2)
+    head = librosa.util.frame(low, frame_length=frame, hop_length=hop)[: frame // 2, : len(f0)]
+    width, n = head.shape
+    period = sr / np.clip(np.nan_to_num(f0[:n], nan=sr / 2), 1.0, None)
     head_energy = (head ** 2).sum(0)
-    best = np.zeros(frames.shape[1])
+    offsets = np.arange(width)[:, None] + np.arange(n) * hop  # frame t's samples, as (sample, frame)
+    best = np.zeros(n)
     for lags in (np.floor(period), np.ceil(period)):
         lags = np.clip(lags.astype(int), 1, frame - width)
-        tail = frames[lags[None, :] + np.arange(width)[:, None], t[None, :]]
+        tail = low[offsets + lags]
         energy = np.sqrt(head_energy * (tail ** 2).sum(0))
         best = np.maximum(best, np.where(energy > 0, (head * tail).sum(0) / np.maximum(energy, 1e-12), 0.0))
     return best
