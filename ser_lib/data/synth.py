@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy import signal
 from tqdm import tqdm
 
 from .. import paths
@@ -307,6 +306,8 @@ def _resonator_sos(freq: np.ndarray, bw: np.ndarray, sr: int) -> np.ndarray:
 def _vocal_tract(source: np.ndarray, segments: list[_Segment], sr: int, voice: Voice,
                  pros: Prosody) -> np.ndarray:
     """Filter the voiced source through formant tracks that follow the vowels, block by block."""
+    from scipy import signal  # imported here: a second of start-up every command would pay
+
     n = len(source)
     block = max(1, int(0.005 * sr))
     n_blocks = int(np.ceil(n / block))
@@ -348,6 +349,8 @@ def _envelope(segments: list[_Segment], n: int, sr: int, kinds: tuple[str, ...])
 def render_clip(emotion: int, intensity: int, statement: int, voice: Voice, habit: np.ndarray,
                 rng: np.random.Generator, sr: int = DEFAULT_SR) -> np.ndarray:
     """Render one utterance as float32 samples in [-1, 1]."""
+    from scipy import signal  # imported here: a second of start-up every command would pay
+
     pros = clip_prosody(emotion, intensity, habit, voice, rng)
     lead, trail = rng.uniform(0.35, 0.75), rng.uniform(0.35, 0.75)
     segments = _plan_segments(statement, pros, voice, sr, rng, lead)
