@@ -56,6 +56,9 @@ from ser_lib.training import TrainConfig, demo_checkpoint
 #: Spoken hops not timed at the start of each row: the first model loaded in a process runs slower for
 #: its first dozen hops (3 warm-up hops left its row 10-15 ms slow).
 WARMUP = 12
+#: Spoken hops streamed before the first row, untimed: without them the first row of a process was
+#: still 5-10 ms slower than the same configuration run later in the process.
+PROCESS_WARMUP = 60
 
 
 def speech(seconds: float) -> np.ndarray:
@@ -127,6 +130,8 @@ def main() -> None:
     print(f"device: {args.device} ({where}); torch {torch.__version__}; {args.window:g} s windows, "
           f"hop {args.hop:g} s, {args.hops} hops")
     print(f"{'model':<14} {'median ms':>9} {'p95 ms':>7} {'RTF':>6} {'keeps up':>8}  agreement with PyTorch float32")
+    time_hops(make_predictor("spec", args.device, args.model_path), wave, args.window, args.hop, PROCESS_WARMUP,
+              "energy")
     references = {}
     for row in args.models.split(","):
         name, _, vad = row.partition("/")
