@@ -141,8 +141,8 @@ def prosody(wave: np.ndarray, sr: int = SAMPLE_RATE, fmin: float = 60.0, fmax: f
 def yin(wave: np.ndarray, sr: int, fmin: float, fmax: float, frame: int, hop: int,
         trough_threshold: float = 0.1) -> np.ndarray:
     """YIN pitch (Hz) of centred frames: the same numbers as ``librosa.yin`` (0.11, tested equal), in
-    about 60 % of its time, because every step runs along contiguous frames and the parabolic
-    refinement is computed at the chosen lag only. The live stream describes a window every hop.
+    about 60 % of its time (the live stream describes its window on every hop), because every step
+    runs along contiguous frames and the parabolic refinement is computed at the chosen lag only.
     """
     import librosa
     from scipy.fft import next_fast_len
@@ -165,9 +165,9 @@ def yin(wave: np.ndarray, sr: int, fmin: float, fmax: float, frame: int, hop: in
     trough[:, 0], trough[:, -1] = cmnd[:, 0] < cmnd[:, 1], cmnd[:, -1] < cmnd[:, -2]
     deep = trough & (cmnd < trough_threshold)  # the first deep trough, else the global minimum
     lag = np.where(deep.any(axis=1), deep.argmax(axis=1), cmnd.argmin(axis=1))
-    rows_ = np.arange(len(lag))
+    frames = np.arange(len(lag))
     at = np.clip(lag, 1, cmnd.shape[1] - 2)
-    before, here, after = cmnd[rows_, at - 1], cmnd[rows_, at], cmnd[rows_, at + 1]
+    before, here, after = cmnd[frames, at - 1], cmnd[frames, at], cmnd[frames, at + 1]
     a, b = after + before - 2 * here, (after - before) / 2
     inner = (lag > 0) & (lag < cmnd.shape[1] - 1) & (np.abs(b) < np.abs(a))
     shift = np.divide(-b, a, out=np.zeros_like(b), where=inner)  # parabolic refinement, 0 at the ends
