@@ -1,3 +1,5 @@
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -86,6 +88,27 @@ def test_pad_crop_trim_and_normalise():
     assert abs(audio.rms_db(audio.loudness_normalize(speech, -30.0)) + 30.0) < 0.01
 
 
+
+def test_trim_finds_speech_in_a_noisy_room():
+    """Room noise 20 dB below the speech: the peak rule (40 dB) keeps all of it, the noise-floor rule
+    cuts it to the speech plus its margins; a steady signal is kept whole."""
+    sr, rng = 16000, np.random.default_rng(1)
+    noise = 0.05 * rng.normal(size=3 * sr)
+    speech = noise.copy()
+    speech[sr:2 * sr] += 0.5 * np.sin(np.arange(sr) * 0.1)
+    speech = speech.astype(np.float32)
+    assert len(audio.trim_silence(speech, sr, floor_db=None)) == len(speech)
+    trimmed = audio.trim_silence(speech, sr)
+    assert sr <= len(trimmed) <= sr + 2 * int(0.1 * sr) + 2 * 400
+    assert len(audio.trim_silence(noise.astype(np.float32), sr)) >= len(noise) - 400
+    assert len(audio.AudioSettings().prepare(speech)) == len(trimmed)
+
+
+def test_settings_saved_before_the_floor_rule_trim_as_they_did():
+    old = audio.AudioSettings.from_dict({"sample_rate": 16000, "trim_db": 40.0, "max_seconds": 3.0})
+    assert old.trim_floor_db is None
+    assert "trim_floor_db" not in old.cache_params()
+    assert audio.AudioSettings.from_dict(asdict(audio.AudioSettings())) == audio.AudioSettings()
 @pytest.mark.parametrize("rate", [24414, 44100, 96000])
 def test_resampling_any_rate_is_fast_and_keeps_the_tone(rate):
     """A regression guard with a generous bound: a sinc kernel rebuilt per call took 4 s at 24,414 Hz."""

@@ -191,3 +191,27 @@ def test_enrolment_training_shows_a_few_clips_statistics(corpus8, tmp_path):
     assert np.median(d(one, own)) < np.median(d(cold, own))
     with pytest.raises(Exception, match="enrolment_rate"):
         small_train_config(corpus8, tmp_path, cold_start_rate=0.5, enrolment_rate=0.5).validate()
+
+
+def test_noisy_cold_start_copies_are_reproducible_and_cached_apart(corpus8, tmp_path, monkeypatch):
+    """The cold-start clips described from a noisy copy: the same copy each time, at an SNR in range,
+    and its descriptors never taken for (or from) the clean clip's in the cache."""
+    from ser_lib.data import audio, features
+    from ser_lib.data.augment import noisy_copy
+
+    monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path))
+    settings = audio.AudioSettings()
+    paths = sorted(str(p) for p in corpus8.rglob("*.wav"))[:3]
+    waves = [settings.prepare(audio.load(p)) for p in paths]
+    copies = [noisy_copy(w, p, (10.0, 20.0), seed=0) for w, p in zip(waves, paths)]
+    np.testing.assert_array_equal(copies[0], noisy_copy(waves[0], paths[0], (10.0, 20.0), seed=0))
+    assert not np.array_equal(copies[0], noisy_copy(waves[0], paths[0], (10.0, 20.0), seed=1))
+    for wave, copy in zip(waves, copies):
+        snr = audio.rms_db(wave) - audio.rms_db(copy - wave)
+        assert 9.9 < snr < 20.1
+    clean = features.descriptor_matrix(paths, waves, settings, workers=1)
+    noisy = features.descriptor_matrix(paths, copies, settings, workers=1, tag={"noisy_copy": [10.0, 20.0, 0]})
+    assert not np.allclose(clean, noisy)
+    np.testing.assert_array_equal(features.descriptor_matrix(paths, waves, settings, workers=1), clean)
+    names = features.descriptor_names()
+    assert (noisy[:, names.index("rms_std")] < clean[:, names.index("rms_std")]).all()  # noise flattens dynamics

@@ -145,3 +145,13 @@ def test_selection_window_prefers_a_good_stretch_to_one_lucky_epoch():
     resumed = Progress.from_dict(smoothed.to_dict(), window=3)
     assert resumed.record({"epoch": 7, "val_uar": 0.55}) is False  # (0.64 + 0.6 + 0.55) / 3 < 0.62
     assert resumed.record({"epoch": 8, "val_uar": 0.75}) is True  # (0.6 + 0.55 + 0.75) / 3 > 0.62
+
+
+def test_a_run_saved_before_an_option_existed_resumes_only_with_what_it_did():
+    from ser_lib.training.config import BEFORE_OPTION, TrainConfig
+
+    saved = {k: v for k, v in TrainConfig().to_dict().items() if k not in BEFORE_OPTION}
+    changes = TrainConfig().changes_from(saved)
+    assert changes == {"trim_floor_db": (None, 12.0), "cold_start_noise": (0.0, 0.5), "bucket_by_length": (False, True)}
+    old = TrainConfig(trim_floor_db=None, cold_start_noise=0.0, bucket_by_length=False)
+    assert old.changes_from(saved) == {}

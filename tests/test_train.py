@@ -208,3 +208,24 @@ def test_cli_stops_before_training_when_the_backbone_cannot_be_fetched(corpus8, 
     assert "--backbone none" in run.stderr and "Traceback" not in run.stderr
     assert time.time() - start < 60
     assert not (out / "history.csv").exists()
+
+
+def test_length_buckets_batch_clips_of_similar_length_and_keep_every_clip():
+    from ser_lib.data.dataset import EpochSampler
+
+    n, batch = 203, 8
+    lengths = np.random.default_rng(0).integers(8000, 48000, n)
+    bucketed = EpochSampler(n, shuffle=True, seed=0, lengths=lengths, batch_size=batch)
+    plain = EpochSampler(n, shuffle=True, seed=0)
+    order = list(bucketed)
+    assert sorted(order) == list(range(n)) and order == list(bucketed)  # every clip once, reproducibly
+
+    def spread(order):
+        return np.mean([np.ptp(lengths[order[i:i + batch]]) for i in range(0, n - n % batch, batch)])
+
+    assert spread(order) < 0.2 * spread(list(plain))
+    bucketed.set_epoch(1)
+    assert list(bucketed) != order
+    batches = [order[i:i + batch] for i in range(0, n, batch)]
+    assert all(np.all(np.diff(lengths[b]) >= 0) for b in batches)  # each cut from a pool sorted by length
+    assert len(batches[-1]) == n % batch  # the short batch stays last

@@ -11,6 +11,7 @@ the cheapest regulariser (notebook 04 compares runs with and without it).
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -63,6 +64,13 @@ def time_shift(wave: np.ndarray, samples: int) -> np.ndarray:
     if samples < 0 and -samples < len(wave) // 2:
         return wave[-samples:]
     return wave
+
+
+def noisy_copy(wave: np.ndarray, key: str, snr_db: tuple[float, float], seed: int = 0) -> np.ndarray:
+    """The same noisy copy of ``wave`` every time: white or pink noise at an SNR drawn from ``snr_db``,
+    drawn with ``seed`` and ``key`` (say the clip's path)."""
+    rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
+    return add_noise(wave, float(rng.uniform(*snr_db)), rng, colour=str(rng.choice(["white", "pink"])))
 
 
 def add_noise(wave: np.ndarray, snr_db: float, rng: np.random.Generator, colour: str = "white") -> np.ndarray:

@@ -180,17 +180,26 @@ def to_device(batch: dict, device) -> dict:
             for key, value in batch.items()}
 
 
+#: A length-bucketing sampler sorts pools of this many batches by clip length.
+BUCKET_POOL = 50
+
+
 class EpochSampler(torch.utils.data.Sampler):
     """Shuffled order drawn from (seed, epoch), sharded across processes; with ``balance_by`` (arrays
     of class or corpus labels, one per clip), clips are drawn with replacement so that every value of
-    each array is drawn equally often."""
+    each array is drawn equally often. With ``lengths`` (samples per clip), each run of ``batch_size``
+    clips (per process) holds clips of similar length, so batches need little padding: pools of
+    :data:`BUCKET_POOL` batches of the shuffled order are sorted by length, cut into batches, and the
+    batches shuffled (a short last batch stays last)."""
 
     def __init__(self, size: int, *, shuffle: bool, seed: int = 0, balance_by: Sequence[Sequence] = (),
-                 rank: int = 0, world: int = 1):
+                 rank: int = 0, world: int = 1, lengths: Sequence[int] | None = None, batch_size: int = 1):
         self.size = size
         self.shuffle, self.seed = shuffle, seed
         self.balance_by = [np.unique(np.asarray(values), return_inverse=True)[1] for values in balance_by]
         self.rank, self.world = rank, world
+        self.lengths = None if lengths is None else np.asarray(lengths)
+        self.batch_size = batch_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -205,8 +214,20 @@ class EpochSampler(torch.utils.data.Sampler):
             p = np.ones(n)
             for codes in self.balance_by:
                 p /= np.bincount(codes)[codes]
-            return rng.choice(n, size=n, replace=True, p=p / p.sum())
-        return rng.permutation(n)
+            order = rng.choice(n, size=n, replace=True, p=p / p.sum())
+        else:
+            order = rng.permutation(n)
+        return order if self.lengths is None else self._bucketed(order, rng)
+
+    def _bucketed(self, order: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        group = self.batch_size * self.world  # one batch on every process
+        batches = []
+        for start in range(0, len(order), group * BUCKET_POOL):
+            pool = order[start:start + group * BUCKET_POOL]
+            pool = pool[np.argsort(self.lengths[pool], kind="stable")]
+            batches += [pool[i:i + group] for i in range(0, len(pool), group)]
+        full = [batches[i] for i in rng.permutation(len(batches)) if len(batches[i]) == group]
+        return np.concatenate(full + [b for b in batches if len(b) < group])
 
     def __iter__(self):
         order = self._order()

@@ -335,15 +335,15 @@ def clip_descriptors(wave: np.ndarray, settings: AudioSettings, version: int = D
 
 def descriptor_matrix(paths_: Sequence[str | Path], waves: Sequence[np.ndarray], settings: AudioSettings,
                       workers: int | None = None, version: int = DESCRIPTOR_VERSION,
-                      descriptor_set: str = "ser") -> np.ndarray:
+                      descriptor_set: str = "ser", tag: dict | None = None) -> np.ndarray:
     """Descriptors of many prepared clips ``(clips, descriptors)``, cached on disk by file and settings
-    (each part of a combined set separately, so ``ser+egemaps`` reuses both)."""
+    (each part of a combined set separately, so ``ser+egemaps`` reuses both); ``tag`` names waves
+    that are not the files' own (a noisy copy) in the cache key."""
     store = FeatureCache(paths.cache_dir() / "descriptors")
     crops = [settings.center_crop(wave) for wave in waves]  # views: no copies
     blocks = []
     for part in _parts(descriptor_set):
-        params = {"version": version, "sample_rate": settings.sample_rate, "trim_db": settings.trim_db,
-                  "max_seconds": settings.max_seconds}
+        params = {"version": version, **settings.cache_params(), **(tag or {})}
         if part == "egemaps":
             from . import egemaps
 

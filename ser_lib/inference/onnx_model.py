@@ -76,7 +76,7 @@ def load_onnx(path: str | Path, threads: int | None = None) -> ckpt_io.Checkpoin
     if not path.is_file():
         raise CheckpointError(f"ONNX model {path} does not exist (write one with `python -m ser_lib export`)")
     model = OnnxModel(path, threads)
-    audio = AudioSettings(**json.loads(model.meta["audio"]))
+    audio = AudioSettings.from_dict(json.loads(model.meta["audio"]))
     normalizer = InputNormalizer.from_dict(json.loads(model.meta["normalizer"]), model.config.mel, audio)
     return ckpt_io.Checkpoint(model=model, labels=json.loads(model.meta["labels"]), audio=audio,
                               normalizer=normalizer, path=path)

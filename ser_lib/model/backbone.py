@@ -211,8 +211,7 @@ class EncoderStatesCache:
         for tensor in backbone.encoder.state_dict().values():
             digest.update(tensor.detach().cpu().float().numpy().tobytes()[:4096])
             digest.update(str(float(tensor.float().sum())).encode())
-        self.params = {"encoder": digest.hexdigest(), "sample_rate": settings.sample_rate,
-                       "trim_db": settings.trim_db, "max_seconds": settings.max_seconds}
+        self.params = {"encoder": digest.hexdigest(), **settings.cache_params()}
 
     @torch.no_grad()
     def _compute(self, wave: np.ndarray, device) -> np.ndarray:

@@ -148,7 +148,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
     data = read(path)
     try:
         config = ModelConfig.from_dict(data["model_config"])
-        audio = AudioSettings(**data["audio"])
+        audio = AudioSettings.from_dict(data["audio"])
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: its model config or audio settings cannot be read ({err})") from None
     model = SERModel(config)

@@ -309,14 +309,16 @@ class InputNormalizer:
         return inputs
 
     def inputs(self, waves: Sequence[np.ndarray], paths: Sequence[str], speakers: Sequence,
-               adapt: bool = True, enrolment: Sequence[Sequence[int]] | None = None) -> dict[str, np.ndarray]:
+               adapt: bool = True, enrolment: Sequence[Sequence[int]] | None = None,
+               tag: dict | None = None) -> dict[str, np.ndarray]:
         """The extra inputs of many prepared clips (one row per clip). With ``speaker_norm`` each
         clip is normalised with its speaker's statistics (no labels): by default from all of that
         speaker's clips here; with ``enrolment``, from the clips at ``enrolment[k]`` for clip ``k``
         (shrunk towards the training data's, as :class:`SpeakerStatistics` does). ``adapt=False``
-        is the cold start: the training data's statistics for everyone."""
+        is the cold start: the training data's statistics for everyone. ``tag`` marks waves that are
+        not the files' own in the descriptor cache (:func:`~ser_lib.data.features.descriptor_matrix`)."""
         table = (descriptor_matrix(paths, waves, self.audio, version=self.descriptor_version,
-                                   descriptor_set=self.descriptor_set)
+                                   descriptor_set=self.descriptor_set, tag=tag)
                  if self.descriptors is not None else None)
         described = (lambda k: None) if table is None else (lambda k: table[k])  # noqa: E731
         heard: list[SpeakerStatistics | None] = [None] * len(waves)

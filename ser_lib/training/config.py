@@ -28,6 +28,9 @@ from ..model.ser_model import ModelConfig
 RESUMABLE: tuple[str, ...] = ("epochs", "patience", "num_workers", "device", "cache_encoder", "progress")
 #: Options about how a run is started, not what it computes: never compared on ``--resume``.
 START_OPTIONS: tuple[str, ...] = ("resume", "overwrite", "output_dir")
+#: What a run saved before an option existed did, for options whose default changed what runs compute
+#: (so such a run resumes only with that value, never silently with the new one).
+BEFORE_OPTION: dict[str, object] = {"trim_floor_db": None, "cold_start_noise": 0.0, "bucket_by_length": False}
 
 
 def option(default, help: str, **extra):
@@ -60,6 +63,8 @@ class TrainConfig:
                                 "crop length in seconds (random crops in training, centre crops otherwise)")
     trim_db: float | None = option(AudioSettings.trim_db, "trim leading/trailing audio this far (dB) below the "
                                                           "peak (none: off)")
+    trim_floor_db: float | None = option(AudioSettings.trim_floor_db, "trim also what is less than this (dB) "
+                                         "above the clip's noise floor (none: the peak rule only)")
     # model
     backbone: str = option("none", "pretrained encoder: a Hugging Face name (facebook/wav2vec2-base) or local "
                                    "folder; none: the spectrogram model, which needs no download")
@@ -72,6 +77,9 @@ class TrainConfig:
     speaker_norm: bool = option(True, "normalise inputs with each speaker's own unlabelled audio")
     cold_start_rate: float = option(0.25, "with --speaker_norm: this fraction of training clips (drawn each epoch) "
                                           "gets the training data's statistics instead, as a new voice does at first")
+    cold_start_noise: float = option(0.5, "this share of the cold-start clips is described from a noisy copy (white "
+                                          "or pink noise in the --augment_snr_db range): another room's noise floor "
+                                          "shifts the descriptors, as another corpus does")
     enrolment_rate: float = option(0.0, "with --speaker_norm: this fraction of training clips (drawn each epoch) "
                                         "gets statistics of a few other clips of their speaker instead (1, 3 or 10 "
                                         "at random, or the neutral ones), as a voice heard briefly does")
@@ -83,6 +91,7 @@ class TrainConfig:
     dropout: float = option(0.2, "dropout of the new layers")
     # optimisation
     batch_size: int = option(16, "clips per batch")
+    bucket_by_length: bool = option(True, "batch clips of similar length together (less padding, faster epochs)")
     epochs: int = option(50, "epochs at most (early stopping may end sooner)")
     learning_rate: float = option(3e-5, "learning rate of the pretrained encoder")
     head_lr: float = option(1e-3, "learning rate of the new layers (CNN, fusion, context, pooling, heads)")
@@ -166,7 +175,7 @@ class TrainConfig:
         )
 
     def audio_settings(self) -> AudioSettings:
-        return AudioSettings(trim_db=self.trim_db, max_seconds=self.max_seconds)
+        return AudioSettings(trim_db=self.trim_db, max_seconds=self.max_seconds, trim_floor_db=self.trim_floor_db)
 
     def wave_augment(self) -> WaveAugment | None:
         return replace(self.augment_settings, sample_rate=self.audio_settings().sample_rate) if self.augment else None
@@ -180,6 +189,8 @@ class TrainConfig:
 
     def changes_from(self, saved: dict) -> dict[str, tuple]:
         """``{option: (saved value, this value)}`` for each option that differs from a saved ``to_dict``
-        (options the saved run did not know, and :data:`START_OPTIONS`, are left out)."""
+        (:data:`START_OPTIONS` are left out; an option the saved run did not know counts as what that run
+        did, :data:`BEFORE_OPTION`, or is left out)."""
+        saved = {**BEFORE_OPTION, **saved}
         return {name: (saved[name], value) for name, value in self.to_dict().items()
                 if name in saved and name not in START_OPTIONS and saved[name] != value}

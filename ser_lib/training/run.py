@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from .. import paths
+from ..data.augment import noisy_copy
 from ..data.dataset import ClipDataset, EpochSampler, collate
 from ..data.splits import Split
 from ..errors import CheckpointError, TrainingError
@@ -184,8 +185,10 @@ class SplitRun:
         train_set = self.sets["train"]
         balance_by = ([train_set.labels] if config.balance == "sampler" else []) + \
             ([train_set.clips["corpus"].to_numpy()] if config.corpus_balance else [])
+        lengths = [min(len(wave), config.audio_settings().max_samples) for wave in train_set.waves]
         sampler = EpochSampler(len(train_set), shuffle=True, seed=config.seed, balance_by=balance_by,
-                               rank=accelerator.process_index, world=accelerator.num_processes)
+                               rank=accelerator.process_index, world=accelerator.num_processes,
+                               lengths=lengths if config.bucket_by_length else None, batch_size=config.batch_size)
         self.loader = torch.utils.data.DataLoader(self.sets["train"], batch_size=config.batch_size, sampler=sampler,
                                                   collate_fn=collate, num_workers=config.num_workers)
         steps = min(2, len(self.loader)) if config.quick else len(self.loader)
@@ -208,7 +211,14 @@ class SplitRun:
         config, waves = self.config, self.data.waves
         variants = []
         if config.cold_start_rate > 0:
-            variants.append((config.cold_start_rate, self.normalizer.inputs(waves, paths_, speakers, adapt=False)))
+            noisy = config.cold_start_noise if self.normalizer.descriptors is not None else 0.0
+            variants.append((config.cold_start_rate * (1 - noisy),
+                             self.normalizer.inputs(waves, paths_, speakers, adapt=False)))
+            if noisy > 0:
+                snr = config.augment_settings.snr_db
+                copies = [noisy_copy(wave, path, snr, config.seed) for wave, path in zip(waves, paths_)]
+                variants.append((config.cold_start_rate * noisy, self.normalizer.inputs(
+                    copies, paths_, speakers, adapt=False, tag={"noisy_copy": [*snr, config.seed]})))
         if config.enrolment_rate > 0:
             draws = [replace(e, seed=config.seed + e.seed) for e in TRAINING_ENROLMENTS]
             for enrolment in draws:

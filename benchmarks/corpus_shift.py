@@ -1,0 +1,123 @@
+"""Why a model of one corpus fails on another at a cold start: where its inputs move, and what moves them.
+
+    python benchmarks/corpus_shift.py --source ravdess=../shared/data/ravdess16k
+        --target cremad=../shared/data/cremad16k [--model RUN/best_model.pt] [--clips 200] [--snr 30,20,15]
+
+Prints, on ``--clips`` clips of each corpus (drawn with a fixed seed):
+
+* how far the speech stands above the room noise (loudest frame minus the 10th-percentile frame, dB)
+  and the clip length before and after trimming, by the peak alone and with the noise-floor rule;
+* the clip descriptors that move most from source to target, in source standard deviations, and how
+  closely noise added to the source clips at each ``--snr`` reproduces that shift (correlation over
+  all descriptors, mean size);
+* with ``--model``: its UAR on every target clip at a cold start, adapted, with the statistics of all
+  target clips pooled (no speaker, no label), and with the pooled statistics in one branch only.
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from ser_lib.data import audio, corpora, features
+from ser_lib.data.augment import add_noise
+from ser_lib.data.corpora import Dataset
+from ser_lib.data.dataset import ClipDataset, load_table
+
+
+def sample(dataset: str, clips: int, settings: audio.AudioSettings):
+    """``clips`` clips of a corpus (fixed seed): the table, raw waves and prepared waves."""
+    table = corpora.scan([Dataset.parse(dataset)], progress=False).clips
+    table = table.iloc[np.random.default_rng(0).choice(len(table), min(clips, len(table)), replace=False)]
+    raw = audio.AudioSettings(trim_db=None, max_seconds=settings.max_seconds)
+    table, waves, _ = load_table(table, raw, progress=False)
+    return table, waves, [settings.prepare(w) for w in waves]
+
+
+def recording(name: str, waves: list[np.ndarray], sr: int) -> None:
+    """How far the speech stands above the room noise, and what trimming keeps."""
+    frame = int(0.025 * sr)
+    heights = []
+    for w in waves:
+        levels = 10 * np.log10(np.mean(w[: len(w) // frame * frame].reshape(-1, frame) ** 2, axis=1) + 1e-12)
+        heights.append(levels.max() - np.percentile(levels, 10))
+    trims = (lambda w: w, lambda w: audio.trim_silence(w, sr, floor_db=None), lambda w: audio.trim_silence(w, sr))
+    seconds = [np.mean([len(trim(w)) for w in waves]) / sr for trim in trims]
+    print(f"{name:<10} speech above the room noise: median {np.median(heights):5.1f} dB (10th percentile "
+          f"{np.percentile(heights, 10):5.1f}); seconds: raw {seconds[0]:.2f}, trimmed by the peak "
+          f"{seconds[1]:.2f}, with the noise floor {seconds[2]:.2f}")
+
+
+def descriptor_shift(raw_source: list[np.ndarray], source: list[np.ndarray], target: list[np.ndarray],
+                     snrs: list[float], settings: audio.AudioSettings) -> None:
+    """Descriptors of prepared target clips against the source's, and of noisy copies of the raw source."""
+    names = features.descriptor_names()
+    describe = lambda waves: np.stack([features.clip_descriptors(w, settings) for w in waves])  # noqa: E731
+    src, tgt = describe(source), describe(target)
+    mean, std = src.mean(0), src.std(0) + 1e-6
+    shift = (tgt.mean(0) - mean) / std
+    top = np.argsort(-np.abs(shift))[:8]
+    print(f"\ndescriptor shift, target minus source, in source standard deviations "
+          f"(mean size {np.abs(shift).mean():.2f}):")
+    print("  " + ", ".join(f"{names[i]} {shift[i]:+.2f}" for i in top))
+    rng = np.random.default_rng(1)
+    for snr in snrs:
+        noisy = describe([settings.prepare(add_noise(w, snr, rng, colour="pink")) for w in raw_source])
+        moved = (noisy.mean(0) - mean) / std
+        print(f"  source + pink noise at {snr:4.0f} dB: correlation with the target's shift "
+              f"{np.corrcoef(moved, shift)[0, 1]:.2f}, mean size {np.abs(moved).mean():.2f}; "
+              + ", ".join(f"{names[i]} {moved[i]:+.2f}" for i in top[:4]))
+
+
+def statistics_swap(model_path: str, target: str) -> None:
+    """The model's UAR on every target clip under each choice of statistics."""
+    from ser_lib.inference.batch import predict_dataset
+    from ser_lib.model import checkpoint
+    from ser_lib.reports.metrics import compute_metrics
+
+    loaded = checkpoint.load(model_path, "cpu")
+    clips = corpora.scan([Dataset.parse(target)], progress=False).clips
+    clips = clips[clips["emotion"].isin(loaded.labels)].reset_index(drop=True)
+    clips, waves, _ = load_table(clips, loaded.audio, progress=False)
+    shared = [label for label in loaded.labels if label in set(clips["emotion"])]
+    y = clips["emotion"].map({label: k for k, label in enumerate(shared)}).to_numpy()
+    paths, speakers, norm = clips["path"].tolist(), clips["speaker"].tolist(), loaded.normalizer
+    cold = norm.inputs(waves, paths, speakers, adapt=False)
+    pooled = norm.inputs(waves, paths, ["everyone"] * len(waves))
+    mel = ("mel_mean", "mel_std")
+    rows = {
+        "cold start (training statistics)": cold,
+        "adapted (each speaker's statistics)": norm.inputs(waves, paths, speakers),
+        "all target clips pooled": pooled,
+        "pooled for the log-mel branch only": {**cold, **{k: pooled[k] for k in mel if k in pooled}},
+        "pooled for the descriptors only": {**pooled, **{k: cold[k] for k in mel if k in cold}},
+    }
+    print(f"\n{model_path} on {target} ({len(clips)} clips; UAR over {len(shared)} classes):")
+    columns = [loaded.labels.index(label) for label in shared]
+    for name, inputs in rows.items():
+        out = predict_dataset(loaded.model, ClipDataset(clips, waves, y, loaded.audio, train=False, inputs=inputs),
+                              32, "cpu", progress=False)
+        probs = out["probs"][np.argsort(out["index"])][:, columns]
+        print(f"  {name:<38} {compute_metrics(y, probs / probs.sum(1, keepdims=True), shared)['uar']:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", required=True, help="NAME=PATH of the corpus a model is trained on")
+    parser.add_argument("--target", required=True, help="NAME=PATH of the corpus it is tested on")
+    parser.add_argument("--model", help="a checkpoint trained on the source: swap its statistics on the target")
+    parser.add_argument("--clips", type=int, default=200, help="clips per corpus for the recording and shifts")
+    parser.add_argument("--snr", default="30,20,15", help="SNRs (dB) of the noise added to the source clips")
+    args = parser.parse_args()
+    settings = audio.AudioSettings()
+    _, raw_source, source = sample(args.source, args.clips, settings)
+    _, raw_target, target = sample(args.target, args.clips, settings)
+    recording(args.source.split("=")[0], raw_source, settings.sample_rate)
+    recording(args.target.split("=")[0], raw_target, settings.sample_rate)
+    descriptor_shift(raw_source, source, target, [float(s) for s in args.snr.split(",")], settings)
+    if args.model:
+        statistics_swap(args.model, args.target)
+
+
+if __name__ == "__main__":
+    main()
