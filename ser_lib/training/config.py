@@ -138,6 +138,7 @@ class TrainConfig:
             (self.max_seconds > 0.5, "--max_seconds must be above 0.5"),
             (self.gender_weight >= 0, "--gender_weight must not be negative"),
             (0 <= self.cold_start_rate < 1, "--cold_start_rate is a fraction of the training clips, in [0, 1)"),
+            (0 <= self.cold_start_noise <= 1, "--cold_start_noise is a share of the cold-start clips, in [0, 1]"),
             (0 <= self.enrolment_rate and self.cold_start_rate + self.enrolment_rate < 1,
              "--enrolment_rate is a fraction of the training clips, and with --cold_start_rate below 1"),
             (self.select_window >= 1, "--select_window must be at least 1"),

@@ -211,11 +211,11 @@ class SplitRun:
         config, waves = self.config, self.data.waves
         variants = []
         if config.cold_start_rate > 0:
-            noisy = config.cold_start_noise if self.normalizer.descriptors is not None else 0.0
+            snr = config.augment_settings.snr_db  # noisy copies only matter to descriptors
+            noisy = config.cold_start_noise if self.normalizer.descriptors is not None and snr else 0.0
             variants.append((config.cold_start_rate * (1 - noisy),
                              self.normalizer.inputs(waves, paths_, speakers, adapt=False)))
             if noisy > 0:
-                snr = config.augment_settings.snr_db
                 copies = [noisy_copy(wave, path, snr, config.seed) for wave, path in zip(waves, paths_)]
                 variants.append((config.cold_start_rate * noisy, self.normalizer.inputs(
                     copies, paths_, speakers, adapt=False, tag={"noisy_copy": [*snr, config.seed]})))
