@@ -182,9 +182,14 @@ def test_enrolment_training_shows_a_few_clips_statistics(corpus8, tmp_path):
     run = SplitRun(config, data, run_splits(config, clips)[0], make_accelerator(config))
     train = run.sets["train"]
     rates = [rate for rate, _ in train.variants]
-    assert len(rates) == 1 + len(TRAINING_ENROLMENTS) and rates[0] == 0.2 and sum(rates[1:]) == pytest.approx(0.35)
+    # the cold start, half of it described from noisy copies, then the enrolments
+    assert len(rates) == 2 + len(TRAINING_ENROLMENTS) and rates[:2] == pytest.approx([0.1, 0.1])
+    assert sum(rates[2:]) == pytest.approx(0.35)
     assert run.sets["val"].variants == []  # validation keeps each speaker's own statistics
-    own, cold, one, neutral = train.inputs, train.variants[0][1], train.variants[1][1], train.variants[-1][1]
+    own, cold, noisy = train.inputs, train.variants[0][1], train.variants[1][1]
+    one, neutral = train.variants[2][1], train.variants[-1][1]
+    np.testing.assert_array_equal(noisy["mel_mean"], cold["mel_mean"])  # the same training statistics
+    assert (np.abs(noisy["descriptors"] - cold["descriptors"]).max(1) > 1e-3).all()  # of other audio
     # a clip's statistics from one other clip of its speaker lie between the cold start and its own
     d = lambda a, b: np.abs(a["mel_mean"] - b["mel_mean"]).mean(1)  # noqa: E731
     assert (d(one, cold) > 1e-4).all() and (d(one, own) > 1e-4).all() and (d(neutral, own) > 1e-4).all()
