@@ -185,7 +185,8 @@ class SplitRun:
         train_set = self.sets["train"]
         balance_by = ([train_set.labels] if config.balance == "sampler" else []) + \
             ([train_set.clips["corpus"].to_numpy()] if config.corpus_balance else [])
-        lengths = [min(len(wave), config.audio_settings().max_samples) for wave in train_set.waves]
+        crop = config.audio_settings().max_samples
+        lengths = [min(len(wave), crop) for wave in train_set.waves]
         sampler = EpochSampler(len(train_set), shuffle=True, seed=config.seed, balance_by=balance_by,
                                rank=accelerator.process_index, world=accelerator.num_processes,
                                lengths=lengths if config.bucket_by_length else None, batch_size=config.batch_size)
