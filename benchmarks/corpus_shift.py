@@ -36,10 +36,9 @@ def sample(dataset: str, clips: int, settings: audio.AudioSettings):
 
 def recording(name: str, waves: list[np.ndarray], sr: int) -> None:
     """How far the speech stands above the room noise, and what trimming keeps."""
-    frame = int(0.025 * sr)
     heights = []
     for w in waves:
-        levels = 10 * np.log10(np.mean(w[: len(w) // frame * frame].reshape(-1, frame) ** 2, axis=1) + 1e-12)
+        levels = audio.frame_levels(w, sr)  # the frames trimming judges by
         heights.append(levels.max() - np.percentile(levels, 10))
     trims = (lambda w: w, lambda w: audio.trim_silence(w, sr, floor_db=None), lambda w: audio.trim_silence(w, sr))
     seconds = [np.mean([len(trim(w)) for w in waves]) / sr for trim in trims]

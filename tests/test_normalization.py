@@ -171,16 +171,21 @@ def test_cold_start_training_gives_some_clips_the_training_statistics_each_epoch
     assert cold_clips(test, 0) == set()  # evaluation never swaps statistics
 
 
-def test_enrolment_training_shows_a_few_clips_statistics(corpus8, tmp_path):
+def test_enrolment_training_shows_a_few_clips_statistics(corpus8, tmp_path, monkeypatch):
     from ser_lib.model.enrolment import TRAINING_ENROLMENTS
+    from ser_lib.training import run as run_module
     from ser_lib.training.run import SplitRun
     from ser_lib.training.setup import load_run_data, make_accelerator, run_splits, scan_dataset
 
     config = small_train_config(corpus8, tmp_path, speaker_norm=True, cold_start_rate=0.2, enrolment_rate=0.35)
     root, clips, labels = scan_dataset(config)
     data = load_run_data(config, root, clips, labels)
+    copied, real_copy = [], run_module.noisy_copy
+    monkeypatch.setattr(run_module, "noisy_copy",
+                        lambda wave, path, *args: copied.append(path) or real_copy(wave, path, *args))
     run = SplitRun(config, data, run_splits(config, clips)[0], make_accelerator(config))
     train = run.sets["train"]
+    assert sorted(copied) == sorted(train.clips["path"])  # noisy copies of the training clips only
     rates = [rate for rate, _ in train.variants]
     # the cold start, half of it described from noisy copies, then the enrolments
     assert len(rates) == 2 + len(TRAINING_ENROLMENTS) and rates[:2] == pytest.approx([0.1, 0.1])

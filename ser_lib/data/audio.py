@@ -112,6 +112,14 @@ def pad_or_crop(wave: np.ndarray, length: int, *, mode: str = "center",
 TRIM_FLOOR_DB = 12.0
 
 
+def frame_levels(wave: np.ndarray, sr: int = SAMPLE_RATE, frame_ms: float = 25.0) -> np.ndarray:
+    """The level (dBFS) of each whole ``frame_ms`` frame of ``wave``."""
+    frame = max(1, int(sr * frame_ms / 1000))
+    n_frames = len(wave) // frame
+    frames = wave[: n_frames * frame].reshape(n_frames, frame)
+    return 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+
+
 def trim_silence(wave: np.ndarray, sr: int = SAMPLE_RATE, top_db: float = 40.0, floor_db: float | None = TRIM_FLOOR_DB,
                  frame_ms: float = 25.0, margin_ms: float = 100.0) -> np.ndarray:
     """Cut leading and trailing frames quieter than ``top_db`` below the loudest frame and, with
@@ -123,17 +131,15 @@ def trim_silence(wave: np.ndarray, sr: int = SAMPLE_RATE, top_db: float = 40.0, 
     ``floor_db`` trims that too. ``margin_ms`` of context is kept on both sides.
     """
     frame = max(1, int(sr * frame_ms / 1000))
-    n_frames = len(wave) // frame
-    if n_frames < 2:
+    levels = frame_levels(wave, sr, frame_ms)
+    if len(levels) < 2:
         return wave
-    frames = wave[: n_frames * frame].reshape(n_frames, frame)
-    rms_db = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
-    threshold = rms_db.max() - top_db
+    threshold = levels.max() - top_db
     if floor_db is not None:
-        threshold = max(threshold, float(np.percentile(rms_db, 10)) + floor_db)
-    loud = np.flatnonzero(rms_db > threshold)
+        threshold = max(threshold, float(np.percentile(levels, 10)) + floor_db)
+    loud = np.flatnonzero(levels > threshold)
     if len(loud) == 0:  # a steady signal: nothing stands out from its own floor
-        loud = np.flatnonzero(rms_db > rms_db.max() - top_db)
+        loud = np.flatnonzero(levels > levels.max() - top_db)
     margin = int(sr * margin_ms / 1000)
     start = max(0, loud[0] * frame - margin)
     end = min(len(wave), (loud[-1] + 1) * frame + margin)

@@ -214,12 +214,17 @@ class SplitRun:
         if config.cold_start_rate > 0:
             snr = config.augment_settings.snr_db  # noisy copies only matter to descriptors
             noisy = config.cold_start_noise if self.normalizer.descriptors is not None and snr else 0.0
-            variants.append((config.cold_start_rate * (1 - noisy),
-                             self.normalizer.inputs(waves, paths_, speakers, adapt=False)))
-            if noisy > 0:
-                copies = [noisy_copy(wave, path, snr, config.seed) for wave, path in zip(waves, paths_)]
-                variants.append((config.cold_start_rate * noisy, self.normalizer.inputs(
-                    copies, paths_, speakers, adapt=False, tag={"noisy_copy": [*snr, config.seed]})))
+            cold = self.normalizer.inputs(waves, paths_, speakers, adapt=False)
+            variants.append((config.cold_start_rate * (1 - noisy), cold))
+            if noisy > 0:  # copies of the training clips only: the variants serve training
+                rows = self.parts["train"]
+                copies = [noisy_copy(waves[i], paths_[i], snr, config.seed) for i in rows]
+                described = self.normalizer.inputs(copies, [paths_[i] for i in rows], [speakers[i] for i in rows],
+                                                   adapt=False, tag={"noisy_copy": [*snr, config.seed]})
+                alt = {key: values.copy() for key, values in cold.items()}
+                for key, values in described.items():
+                    alt[key][rows] = values
+                variants.append((config.cold_start_rate * noisy, alt))
         if config.enrolment_rate > 0:
             draws = [replace(e, seed=config.seed + e.seed) for e in TRAINING_ENROLMENTS]
             for enrolment in draws:
