@@ -88,7 +88,6 @@ def test_pad_crop_trim_and_normalise():
     assert abs(audio.rms_db(audio.loudness_normalize(speech, -30.0)) + 30.0) < 0.01
 
 
-
 def test_trim_finds_speech_in_a_noisy_room():
     """Room noise 20 dB below the speech: the peak rule (40 dB) keeps all of it, the noise-floor rule
     cuts it to the speech plus its margins; a steady signal is kept whole."""
@@ -109,6 +108,8 @@ def test_settings_saved_before_the_floor_rule_trim_as_they_did():
     assert old.trim_floor_db is None
     assert "trim_floor_db" not in old.cache_params()
     assert audio.AudioSettings.from_dict(asdict(audio.AudioSettings())) == audio.AudioSettings()
+
+
 @pytest.mark.parametrize("rate", [24414, 44100, 96000])
 def test_resampling_any_rate_is_fast_and_keeps_the_tone(rate):
     """A regression guard with a generous bound: a sinc kernel rebuilt per call took 4 s at 24,414 Hz."""
