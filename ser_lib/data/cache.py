@@ -8,12 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+
+from ..workers import process_pool
 
 
 class FeatureCache:
@@ -68,13 +69,13 @@ class FeatureCache:
 
     def get_many(self, paths_: Sequence[str | Path], name: str, params, compute: Callable[[object], object],
                  inputs: Sequence[object], workers: int | None = None) -> list:
-        """The values of many files: stored ones are read, missing ones computed in worker processes
-        (``compute(inputs[i])``, a module-level function) and stored."""
+        """The values of many files: stored ones are read, missing ones computed in worker processes of one
+        thread each (``compute(inputs[i])``, a module-level function) and stored."""
         keys = [self.key(p, name, params) for p in paths_]
         values = [self.lookup(k) for k in keys]
         missing = [i for i, value in enumerate(values) if value is None]
         if missing:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with process_pool(workers) as pool:
                 for i, value in zip(missing, pool.map(compute, [inputs[i] for i in missing], chunksize=8)):
                     values[i] = value
                     self.put(keys[i], value)

@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from .. import paths
+from ..workers import process_pool
 from .corpora.ravdess import EMOTIONS, STATEMENTS, ClipName, gender_of
 
 log = logging.getLogger(__name__)
@@ -467,7 +467,7 @@ def generate(out: str | Path, actors: int = 24, seed: int = 0, sr: int = DEFAULT
     workers = min(len(jobs), workers or os.cpu_count() or 1)
     bar = tqdm(total=len(jobs) * 60, unit="clip", desc="synthesising", disable=not progress)
     if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with process_pool(workers) as pool:
             for count in pool.map(_write_actor, jobs):
                 bar.update(count)
     else:

@@ -8,8 +8,6 @@ functionals (``feature_set="egemaps"``); the classifier a logistic regression or
 """
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
-
 import numpy as np
 import pandas as pd
 
@@ -18,6 +16,7 @@ from ..data import audio, egemaps, features, splits
 from ..data.cache import FeatureCache
 from ..data.labels import EMOTIONS
 from ..model.normalizer import normalize_by_speaker
+from ..workers import process_pool
 
 FEATURES = ("statistics", "egemaps")
 CLASSIFIERS = ("logistic", "svm")
@@ -53,7 +52,7 @@ def feature_table(clips: pd.DataFrame, cache: bool = True, workers: int | None =
             params = {"version": features.DESCRIPTOR_VERSION}
         rows = store.get_many(files, name, params, function, files, workers)
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with process_pool(workers) as pool:
             rows = list(pool.map(function, files, chunksize=8))
     return pd.DataFrame(rows, index=clips.index)
 
