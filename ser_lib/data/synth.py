@@ -325,14 +325,15 @@ def _vocal_tract(source: np.ndarray, segments: list[_Segment], sr: int, voice: V
                        for k in range(3)], axis=1)
     f4 = 3500.0 * scale
     nyquist_guard = 0.45 * sr
+    freqs = np.minimum(np.column_stack([tracks, np.full(n_blocks, f4)]), nyquist_guard)
+    sos = _resonator_sos(freqs.ravel(), np.tile([80.0, 110.0, 160.0, 250.0], n_blocks), sr).reshape(n_blocks, 4, 6)
+    # one call per run of blocks with the same formants (a held vowel), the state carried across
+    starts = np.flatnonzero(np.r_[True, np.any(sos[1:] != sos[:-1], axis=(1, 2))])
     out = np.empty(n)
     zi = np.zeros((4, 2))
-    bws = np.array([80.0, 110.0, 160.0, 250.0])
-    for b in range(n_blocks):
-        freqs = np.minimum(np.append(tracks[b], f4), nyquist_guard)
-        sos = _resonator_sos(freqs, bws, sr)
-        seg = slice(b * block, min(n, (b + 1) * block))
-        out[seg], zi = signal.sosfilt(sos, source[seg], zi=zi)
+    for first, end in zip(starts, np.r_[starts[1:], n_blocks]):
+        seg = slice(first * block, min(n, end * block))
+        out[seg], zi = signal.sosfilt(sos[first], source[seg], zi=zi)
     return out
 
 
