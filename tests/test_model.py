@@ -94,6 +94,25 @@ def test_halving_bands_is_max_pooling_over_frequency(bands):
     assert x.grad.sum() == 2 * 3 * (bands // 2) * 7  # one gradient per pair: to its larger row
 
 
+def test_dropout_drops_its_share_keeps_the_mean_and_replaces_every_torch_dropout():
+    from ser_lib.model.layers import Dropout
+
+    drop = Dropout(0.2)
+    x = torch.ones(200_000, requires_grad=True)
+    y = drop(x)
+    values = y.detach()
+    assert abs(float((values == 0).float().mean()) - 0.2) < 0.01
+    assert abs(float(values.mean()) - 1.0) < 0.01 and set(values.unique().tolist()) == {0.0, 1.25}
+    y.sum().backward()
+    assert torch.equal(x.grad, values)  # the gradient passes where the activation did, scaled alike
+    assert drop(torch.ones(4, dtype=torch.bfloat16)).dtype == torch.bfloat16
+    assert torch.equal(drop.eval()(x), x)
+    model = SERModel(TrainConfig().model_config(4))
+    kinds = {type(m) for m in model.modules() if isinstance(m, torch.nn.Dropout)}
+    assert kinds == {Dropout}  # the context transformer's own dropouts too
+    assert sum(isinstance(m, Dropout) for m in model.context.layers[0].modules()) == 3
+
+
 def test_bad_pooling_or_context_refused():
     with pytest.raises(ConfigError, match="pooling"):
         small_config(pooling="max").validate()

@@ -22,13 +22,36 @@ def lengths_to_mask(lengths: torch.Tensor, frames: int) -> torch.Tensor:
     return torch.arange(frames, device=lengths.device)[None, :] < lengths[:, None]
 
 
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` with its mask drawn by ``torch.rand_like``: on a CPU, ``bernoulli_`` draws element by
+    element, and dropout forward and backward take about twice as long (12.8 against 7.0 ms for
+    ``(16, 75, 768)``, the transformer's feed-forward activations)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = (torch.rand_like(x) >= self.p).to(x.dtype)
+        return x * keep.mul_(1.0 / (1.0 - self.p))
+
+
+def with_fast_dropout(module: nn.Module) -> nn.Module:
+    """``module`` with every ``nn.Dropout`` inside it (a transformer layer's own too) a :class:`Dropout`."""
+    for name, child in module.named_children():
+        if type(child) is nn.Dropout:
+            setattr(module, name, Dropout(child.p, child.inplace))
+        else:
+            with_fast_dropout(child)
+    return module
+
+
 class HalveBands(nn.Module):
-    """Max over each pair of neighbouring frequency rows of ``(batch, channels, bands, frames)``
-    (``nn.MaxPool2d((2, 1))``, whose CPU kernel is about 30 times slower for this shape)."""
+    """Max over each pair of neighbouring frequency rows of ``(batch, channels, bands, frames)``, as
+    ``nn.MaxPool2d((2, 1))``, whose CPU kernel is about 30 times slower for this shape. A max over a
+    dimension of the pairs: its backward is one scatter, half the time of ``torch.maximum``'s on a CPU."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         even = x.shape[2] // 2 * 2
-        return torch.maximum(x[:, :, 0:even:2], x[:, :, 1:even:2])
+        return x[:, :, :even].unflatten(2, (-1, 2)).max(dim=3).values
 
 
 class SpectrogramBranch(nn.Module):
@@ -126,7 +149,7 @@ class AttentionPooling(nn.Module):
         self.heads = heads
         self.score = nn.Sequential(nn.Linear(d_model, d_model), nn.Tanh(), nn.Linear(d_model, heads))
         self.value = nn.Linear(d_model, d_model)
-        self.out = nn.Sequential(nn.Dropout(dropout), nn.Linear(d_model, d_model))
+        self.out = nn.Sequential(Dropout(dropout), nn.Linear(d_model, d_model))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch, frames, d = x.shape

@@ -33,11 +33,13 @@ from .backbone import FREEZE_CHOICES, Backbone, is_backbone_name, load_backbone
 from .layers import (
     POOLINGS,
     AttentionPooling,
+    Dropout,
     MeanPooling,
     SinusoidalPositions,
     SpectrogramBranch,
     lengths_to_mask,
     masked_avg_pool,
+    with_fast_dropout,
 )
 
 
@@ -129,10 +131,10 @@ class SERModel(nn.Module):
             self.backbone_proj = nn.Sequential(nn.Linear(self.backbone.hidden_size, d), nn.LayerNorm(d))
         self.spectrogram = SpectrogramBranch(config) if config.spectrogram else None
         branches = int(self.backbone is not None) + int(self.spectrogram is not None)
-        self.fusion = nn.Sequential(nn.Linear(branches * d, d), nn.LayerNorm(d), nn.Dropout(config.dropout))
+        self.fusion = nn.Sequential(nn.Linear(branches * d, d), nn.LayerNorm(d), Dropout(config.dropout))
         self.positions = SinusoidalPositions(d)
-        layer = nn.TransformerEncoderLayer(d, config.context_heads, 4 * d, config.dropout, activation="gelu",
-                                           batch_first=True, norm_first=True)
+        layer = with_fast_dropout(nn.TransformerEncoderLayer(d, config.context_heads, 4 * d, config.dropout,
+                                                             activation="gelu", batch_first=True, norm_first=True))
         self.context = nn.TransformerEncoder(layer, config.context_layers, enable_nested_tensor=False) \
             if config.context_layers else None  # none: each frame is classified without its neighbours' context
         self.context_norm = nn.LayerNorm(d)
@@ -141,9 +143,9 @@ class SERModel(nn.Module):
         self.descriptor_net = None
         if config.descriptor_dim:
             self.descriptor_net = nn.Sequential(nn.Linear(config.descriptor_dim, d), nn.GELU(),
-                                                nn.Dropout(config.dropout), nn.Linear(d, d))
+                                                Dropout(config.dropout), nn.Linear(d, d))
             self.descriptor_merge = nn.Sequential(nn.Linear(2 * d, d), nn.GELU())
-        self.emotion_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Dropout(config.dropout),
+        self.emotion_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), Dropout(config.dropout),
                                           nn.Linear(d, config.num_emotions))
         self.gender_head = nn.Linear(d, 2) if config.gender_head else None
 
