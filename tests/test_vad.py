@@ -52,6 +52,13 @@ def test_noises_have_their_spectral_shape_and_mix_at_the_asked_snr():
         measured = (band_db(wave, 1600, 3200) - band_db(wave, 200, 400)) / 3
         assert abs(measured - slope) < 0.8, (colour, measured)
     assert band_db(noise.coloured(n, "brown", rng, SR), 1, 15) < -100  # no rumble below 20 Hz
+    odd = 48_017  # a prime length: pink noise is shaped at a faster FFT length and cut to this one
+    pink = noise.coloured(odd, "pink", rng, SR)
+    odd_freqs = np.fft.rfftfreq(odd, 1 / SR)
+    power = np.abs(np.fft.rfft(pink)) ** 2
+    low, high = (power[(odd_freqs >= lo) & (odd_freqs < 2 * lo)].mean() for lo in (200, 1600))
+    assert len(pink) == odd and abs(10 * np.log10(high / low) / 3 + 3.0) < 0.8
+    assert len(noise.coloured(odd, "brown", rng, SR)) == odd
     hum = noise.hum(n, rng, SR)
     spectrum = np.abs(np.fft.rfft(hum))
     peaks = np.round(freqs[np.argsort(spectrum)[-3:]]).astype(int)

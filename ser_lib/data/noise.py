@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.fft import irfft, next_fast_len, rfft, rfftfreq
 
 from .audio import rms_db
 
@@ -21,17 +22,19 @@ def coloured(n: int, colour: str, rng: np.random.Generator, sr: int = 16000) -> 
     """``n`` samples of white, pink (1/f power) or brown (1/f² power, nothing below 20 Hz) noise."""
     if colour not in COLOURS:
         raise ValueError(f"unknown noise colour {colour!r}; use one of {', '.join(COLOURS)}")
-    noise = rng.standard_normal(n)
     if colour == "white":
-        return noise
-    spectrum = np.fft.rfft(noise)
+        return rng.standard_normal(n)
+    # shaped at a length the FFT is fast for (a clip's own length may be a large prime: 10x slower) and
+    # cut; brown noise keeps its length, as a cut would leak power into its empty band below 20 Hz
+    m = n if colour == "brown" else next_fast_len(n, real=True)
+    spectrum = rfft(rng.standard_normal(m))
     bins = np.maximum(np.arange(len(spectrum)), 1.0)
     if colour == "pink":
         spectrum /= np.sqrt(bins)
     else:
         spectrum /= bins
-        spectrum[np.fft.rfftfreq(n, 1 / sr) < 20] = 0
-    return np.fft.irfft(spectrum, n=n)
+        spectrum[rfftfreq(m, 1 / sr) < 20] = 0
+    return irfft(spectrum, n=m)[:n]
 
 
 def hum(n: int, rng: np.random.Generator, sr: int = 16000, mains: float = 50.0, harmonics: int = 12) -> np.ndarray:
