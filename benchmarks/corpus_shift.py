@@ -10,12 +10,14 @@ Prints, on ``--clips`` clips of each corpus (drawn with a fixed seed):
 * the clip descriptors that move most from source to target, in source standard deviations, and how
   closely noise added to the source clips at each ``--snr`` reproduces that shift (correlation over
   all descriptors, mean size);
+* the same shift when the speech frames are picked by other rules (``--speech_rules``);
 * with ``--model``: its UAR on every target clip at a cold start, adapted, with the statistics of all
   target clips pooled (no speaker, no label), and with the pooled statistics in one branch only.
 """
 from __future__ import annotations
 
 import argparse
+from unittest import mock
 
 import numpy as np
 
@@ -68,6 +70,26 @@ def descriptor_shift(raw_source: list[np.ndarray], source: list[np.ndarray], tar
               + ", ".join(f"{names[i]} {moved[i]:+.2f}" for i in top[:4]))
 
 
+def speech_frame_rules(source: list[np.ndarray], target: list[np.ndarray], rules: list[tuple[float, float]],
+                       settings: audio.AudioSettings) -> None:
+    """The descriptor shift when speech frames are those within ``range`` dB of the loudest frame and
+    ``floor`` dB above the noise floor (:func:`features.active_frames`), for each ``(range, floor)``."""
+    names = features.descriptor_names()
+    rule = features.active_frames
+    print("\ndescriptor shift by the rule that picks the speech frames (default: within 35 dB of the loudest, "
+          "12 dB above the floor):")
+    for range_db, floor_db in rules:
+        def picked(levels, range_db=range_db, above_floor_db=floor_db):
+            return rule(levels, range_db, above_floor_db)
+
+        with mock.patch.object(features, "active_frames", picked):
+            src, tgt = (np.stack([features.clip_descriptors(w, settings) for w in waves]) for waves in (source, target))
+        shift = (tgt.mean(0) - src.mean(0)) / (src.std(0) + 1e-6)
+        top = np.argsort(-np.abs(shift))[:4]
+        print(f"  within {range_db:4.0f} dB, {floor_db:4.0f} dB above the floor: mean size {np.abs(shift).mean():.2f}; "
+              + ", ".join(f"{names[i]} {shift[i]:+.2f}" for i in top))
+
+
 def statistics_swap(model_path: str, target: str) -> None:
     """The model's UAR on every target clip under each choice of statistics."""
     from ser_lib.inference.batch import predict_dataset
@@ -107,6 +129,8 @@ def main() -> None:
     parser.add_argument("--model", help="a checkpoint trained on the source: swap its statistics on the target")
     parser.add_argument("--clips", type=int, default=200, help="clips per corpus for the recording and shifts")
     parser.add_argument("--snr", default="30,20,15", help="SNRs (dB) of the noise added to the source clips")
+    parser.add_argument("--speech_rules", default="35:12,25:6,20:12,20:6,15:3",
+                        help="RANGE:FLOOR (dB) rules for the speech frames the descriptors are taken over")
     args = parser.parse_args()
     settings = audio.AudioSettings()
     _, raw_source, source = sample(args.source, args.clips, settings)
@@ -114,6 +138,8 @@ def main() -> None:
     recording(args.source.split("=")[0], raw_source, settings.sample_rate)
     recording(args.target.split("=")[0], raw_target, settings.sample_rate)
     descriptor_shift(raw_source, source, target, [float(s) for s in args.snr.split(",")], settings)
+    rules = [tuple(float(v) for v in rule.split(":")) for rule in args.speech_rules.split(",")]
+    speech_frame_rules(source, target, rules, settings)
     if args.model:
         statistics_swap(args.model, args.target)
 

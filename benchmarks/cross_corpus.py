@@ -18,6 +18,10 @@ unlabelled clips). Prints UAR per experiment, subset and protocol (mean ± std o
         [--experiments ravdess-cremad,cremad-ravdess,both] [--subsets shared,basic4] [--folds 5]
         [--epochs 30] [--config default] [--seed 0] [--out runs/cross_corpus]
 
+``--config`` picks the training options: ``default``; ``balanced`` (as many clips from each corpus);
+``no_descriptors`` (the log-mel branch alone); ``noisy_cold_start`` (half the training clips at a cold
+start, every one of those described from a noisy copy).
+
 Single runs vary with the seed by a few hundredths of UAR; ``--seed`` repeats a benchmark (runs of another
 seed are kept beside the others, in ``seed-N``).
 """
@@ -39,6 +43,8 @@ EXPERIMENTS = ("ravdess-cremad", "cremad-ravdess", "both")
 CONFIGS: dict[str, dict] = {
     "default": {},
     "balanced": {"corpus_balance": True},
+    "no_descriptors": {"descriptors": False},
+    "noisy_cold_start": {"cold_start_rate": 0.5, "cold_start_noise": 1.0},
 }
 PROTOCOLS = ("cold_start", "adapted")
 
