@@ -30,6 +30,8 @@ Configurations (``--config``):
 * ``baseline`` - the log-mel CNN alone (no descriptors, no per-speaker normalisation);
 * ``cnn``      - that without the context transformer, with the mean of the frames instead of
   attention pooling (the first model rung of the baseline ladder, ``ser_lib.training.ladder``).
+* ``strong_augment`` - the default with every waveform perturbation more often and stronger (the
+  cross-corpus benchmark's configuration of that name).
 
 Runs are kept in ``--out`` and an interrupted benchmark resumes where it stopped.
 
@@ -43,6 +45,7 @@ import json
 import time
 from pathlib import Path
 
+import cross_corpus
 import numpy as np
 import torch
 
@@ -62,6 +65,7 @@ CONFIGS: dict[str, dict] = {
     "plain": ladder.rung("plain").options,
     "baseline": ladder.rung("baseline").options,
     "cnn": ladder.rung("cnn").options,
+    "strong_augment": {"speaker_norm": True, "descriptors": True, **cross_corpus.CONFIGS["strong_augment"]},
 }
 
 #: The enrolment protocols a speaker-normalised model is scored under, in the order printed.
