@@ -76,8 +76,8 @@ def speech_frame_rules(source: list[np.ndarray], target: list[np.ndarray], rules
     ``floor`` dB above the noise floor (:func:`features.active_frames`), for each ``(range, floor)``."""
     names = features.descriptor_names()
     rule = features.active_frames
-    print("\ndescriptor shift by the rule that picks the speech frames (default: within 35 dB of the loudest, "
-          "12 dB above the floor):")
+    print("\ndescriptor shift by the rule that picks the speech frames (the shift above: within 35 dB of the "
+          "loudest, 12 dB above the floor):")
     for range_db, floor_db in rules:
         def picked(levels, range_db=range_db, above_floor_db=floor_db):
             return rule(levels, range_db, above_floor_db)
@@ -129,16 +129,19 @@ def main() -> None:
     parser.add_argument("--model", help="a checkpoint trained on the source: swap its statistics on the target")
     parser.add_argument("--clips", type=int, default=200, help="clips per corpus for the recording and shifts")
     parser.add_argument("--snr", default="30,20,15", help="SNRs (dB) of the noise added to the source clips")
-    parser.add_argument("--speech_rules", default="35:12,25:6,20:12,20:6,15:3",
+    parser.add_argument("--speech_rules", default="25:6,20:12,20:6,15:3",
                         help="RANGE:FLOOR (dB) rules for the speech frames the descriptors are taken over")
     args = parser.parse_args()
+    try:
+        rules = [(float(a), float(b)) for a, b in (rule.split(":") for rule in args.speech_rules.split(","))]
+    except ValueError:
+        parser.error(f"--speech_rules takes RANGE:FLOOR pairs in dB, e.g. 25:6,20:12; got {args.speech_rules!r}")
     settings = audio.AudioSettings()
     _, raw_source, source = sample(args.source, args.clips, settings)
     _, raw_target, target = sample(args.target, args.clips, settings)
     recording(args.source.split("=")[0], raw_source, settings.sample_rate)
     recording(args.target.split("=")[0], raw_target, settings.sample_rate)
     descriptor_shift(raw_source, source, target, [float(s) for s in args.snr.split(",")], settings)
-    rules = [tuple(float(v) for v in rule.split(":")) for rule in args.speech_rules.split(",")]
     speech_frame_rules(source, target, rules, settings)
     if args.model:
         statistics_swap(args.model, args.target)
