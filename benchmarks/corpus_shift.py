@@ -2,6 +2,7 @@
 
     python benchmarks/corpus_shift.py --source ravdess=../shared/data/ravdess16k
         --target cremad=../shared/data/cremad16k [--model RUN/best_model.pt] [--clips 200] [--snr 30,20,15]
+        [--versions 3] [--speech_rules 25:6,20:12]
 
 Prints, on ``--clips`` clips of each corpus (drawn with a fixed seed):
 
@@ -10,6 +11,7 @@ Prints, on ``--clips`` clips of each corpus (drawn with a fixed seed):
 * the clip descriptors that move most from source to target, in source standard deviations, and how
   closely noise added to the source clips at each ``--snr`` reproduces that shift (correlation over
   all descriptors, mean size);
+* the same shift for descriptors of other versions (``--versions``; version 3 subtracts the noise floor first);
 * the same shift when the speech frames are picked by other rules (``--speech_rules``);
 * with ``--model``: its UAR on every target clip at a cold start, adapted, with the statistics of all
   target clips pooled (no speaker, no label), and with the pooled statistics in one branch only.
@@ -50,17 +52,27 @@ def recording(name: str, waves: list[np.ndarray], sr: int) -> None:
 
 
 def descriptor_shift(raw_source: list[np.ndarray], source: list[np.ndarray], target: list[np.ndarray],
-                     snrs: list[float], settings: audio.AudioSettings) -> None:
-    """Descriptors of prepared target clips against the source's, and of noisy copies of the raw source."""
+                     snrs: list[float], settings: audio.AudioSettings, versions: list[int]) -> None:
+    """Descriptors of prepared target clips against the source's, and of noisy copies of the raw source;
+    then the same shift for other descriptor ``versions``."""
     names = features.descriptor_names()
-    describe = lambda waves: np.stack([features.clip_descriptors(w, settings) for w in waves])  # noqa: E731
+
+    def describe(waves, version=features.DESCRIPTOR_VERSION):
+        return np.stack([features.clip_descriptors(w, settings, version) for w in waves])
+
     src, tgt = describe(source), describe(target)
     mean, std = src.mean(0), src.std(0) + 1e-6
     shift = (tgt.mean(0) - mean) / std
     top = np.argsort(-np.abs(shift))[:8]
     print(f"\ndescriptor shift, target minus source, in source standard deviations "
-          f"(mean size {np.abs(shift).mean():.2f}):")
+          f"(mean size {np.abs(shift).mean():.2f}, median {np.median(np.abs(shift)):.2f}):")
     print("  " + ", ".join(f"{names[i]} {shift[i]:+.2f}" for i in top))
+    for version in versions:
+        src_v, tgt_v = describe(source, version), describe(target, version)
+        moved = (tgt_v.mean(0) - src_v.mean(0)) / (src_v.std(0) + 1e-6)
+        print(f"  descriptors of version {version}: mean size {np.abs(moved).mean():.2f}, median "
+              f"{np.median(np.abs(moved)):.2f}; " + ", ".join(f"{names[i]} {moved[i]:+.2f}"
+                                                              for i in np.argsort(-np.abs(moved))[:4]))
     rng = np.random.default_rng(1)
     for snr in snrs:
         noisy = describe([settings.prepare(add_noise(w, snr, rng, colour="pink")) for w in raw_source])
@@ -129,6 +141,8 @@ def main() -> None:
     parser.add_argument("--model", help="a checkpoint trained on the source: swap its statistics on the target")
     parser.add_argument("--clips", type=int, default=200, help="clips per corpus for the recording and shifts")
     parser.add_argument("--snr", default="30,20,15", help="SNRs (dB) of the noise added to the source clips")
+    parser.add_argument("--versions", default="3",
+                        help="other descriptor versions whose shift is printed too (comma-separated; none: no other)")
     parser.add_argument("--speech_rules", default="25:6,20:12,20:6,15:3",
                         help="RANGE:FLOOR (dB) rules for the speech frames the descriptors are taken over")
     args = parser.parse_args()
@@ -136,12 +150,18 @@ def main() -> None:
         rules = [(float(a), float(b)) for a, b in (rule.split(":") for rule in args.speech_rules.split(","))]
     except ValueError:
         parser.error(f"--speech_rules takes RANGE:FLOOR pairs in dB, e.g. 25:6,20:12; got {args.speech_rules!r}")
+    try:
+        versions = [] if args.versions.strip().lower() in ("", "none") else [int(v) for v in args.versions.split(",")]
+    except ValueError:
+        parser.error(f"--versions takes descriptor versions such as 1,3; got {args.versions!r}")
+    if set(versions) - set(features.DESCRIPTOR_VERSIONS):
+        parser.error(f"--versions: this ser_lib computes descriptor versions {features.DESCRIPTOR_VERSIONS}")
     settings = audio.AudioSettings()
     _, raw_source, source = sample(args.source, args.clips, settings)
     _, raw_target, target = sample(args.target, args.clips, settings)
     recording(args.source.split("=")[0], raw_source, settings.sample_rate)
     recording(args.target.split("=")[0], raw_target, settings.sample_rate)
-    descriptor_shift(raw_source, source, target, [float(s) for s in args.snr.split(",")], settings)
+    descriptor_shift(raw_source, source, target, [float(s) for s in args.snr.split(",")], settings, versions)
     speech_frame_rules(source, target, rules, settings)
     if args.model:
         statistics_swap(args.model, args.target)

@@ -81,7 +81,7 @@ def add_options(parser: argparse.ArgumentParser, cls, prefix: str = "", dest_pre
         choices = f.metadata.get("choices")
         parser.add_argument(f"--{name}", dest=dest, type=_parser_for(kind, optional, f.metadata.get("parse")),
                             default=argparse.SUPPRESS, help=text, choices=choices,
-                            metavar="{" + ",".join(choices) + "}" if choices else name.upper())
+                            metavar="{" + ",".join(map(str, choices)) + "}" if choices else name.upper())
 
 
 def from_args(cls, args: argparse.Namespace):

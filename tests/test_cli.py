@@ -63,5 +63,7 @@ def test_a_bad_option_value_is_a_usage_error_not_a_traceback():
     assert run.returncode == 2 and "cannot read 'fast'" in run.stderr and "Traceback" not in run.stderr
     run = run_cli("train", "--emotion_subset", "basic5")
     assert run.returncode == 2 and "invalid choice" in run.stderr
+    run = run_cli("train", "--descriptor_version", "1")  # computed for old checkpoints, not trained anew
+    assert run.returncode == 2 and "invalid choice: 1" in run.stderr and "Traceback" not in run.stderr
     run = run_cli("train", "--test_speakers", "x")
     assert run.returncode == 2 and "cannot read speaker list 'x'" in run.stderr and "Traceback" not in run.stderr

@@ -95,12 +95,54 @@ def test_the_descriptor_cache_keeps_versions_apart(tmp_path, monkeypatch):
     path = tmp_path / "clip.wav"
     path.write_bytes(b"stands for the clip in the cache key")
     settings = AudioSettings()
-    tables = {v: features.descriptor_matrix([path], [wave], settings, workers=1, version=v) for v in (1, 2)}
+    tables = {v: features.descriptor_matrix([path], [wave], settings, workers=1, version=v) for v in (1, 2, 3)}
     for version, table in tables.items():
         np.testing.assert_allclose(table[0], features.clip_descriptors(wave, settings, version), rtol=1e-6)
     assert not np.allclose(tables[1], tables[2])
-    with pytest.raises(ValueError, match="unknown descriptor version 3"):
-        features.clip_statistics(wave, version=3)
+    assert not np.allclose(tables[2], tables[3])
+    with pytest.raises(ValueError, match="unknown descriptor version 4"):
+        features.clip_statistics(wave, version=4)
+
+
+def syllables(noise: float, seed: int = 0) -> np.ndarray:
+    """Five voiced syllables with a rising and falling level, 0.15 s pauses between them, in a room
+    whose steady white noise has standard deviation ``noise``."""
+    parts = []
+    for k in range(5):
+        voice = vowel(0.25, f0=120.0 + 15 * k, seed=k) * np.hanning(int(0.25 * SR)).astype(np.float32)
+        parts += [voice * (0.3 + 0.15 * k), np.zeros(int(0.15 * SR), np.float32)]
+    wave = np.concatenate(parts)
+    return (wave + np.random.default_rng(seed).normal(0, noise, len(wave))).astype(np.float32)
+
+
+def test_subtracting_the_noise_floor_quietens_the_pauses_not_the_voice():
+    clean, noisy = syllables(1e-5), syllables(0.01)
+    cleaned = features.subtract_noise_floor(noisy)
+    pause = slice(int(0.27 * SR), int(0.38 * SR))  # inside the first pause
+    voice = slice(int(1.66 * SR), int(1.84 * SR))  # the middle of the loudest syllable
+
+    def level(wave: np.ndarray, part: slice) -> float:
+        return float(10 * np.log10(np.mean(wave[part].astype(np.float64) ** 2)))
+
+    assert level(cleaned, pause) < level(noisy, pause) - 8
+    assert abs(level(cleaned, voice) - level(noisy, voice)) < 1.0
+    assert np.abs(features.subtract_noise_floor(clean) - clean).max() < 0.02 * np.abs(clean).max()
+    short = np.ones(100, np.float32)
+    assert features.subtract_noise_floor(short) is short
+
+
+def test_version_3_describes_a_noisy_room_more_like_a_quiet_one():
+    """Room noise narrows the level contour (``rms_std``) and the MFCC spread; version 3 undoes
+    a good part of it."""
+    clean, noisy = syllables(1e-5), syllables(0.01)
+    keys = ["rms_std", "mfcc0_std", "dmfcc0_std", "mfcc1_std"]
+
+    def shift(version: int) -> np.ndarray:
+        a = features.clip_statistics(clean, version=version)
+        b = features.clip_statistics(noisy, version=version)
+        return np.array([abs(a[k] - b[k]) / max(abs(a[k]), 1e-6) for k in keys])
+
+    assert shift(3).mean() < 0.75 * shift(2).mean()
 
 
 def test_mel_band_centres_match_the_front_ends_filters():
@@ -113,3 +155,22 @@ def test_mel_band_centres_match_the_front_ends_filters():
     peaks = bank.argmax(0).numpy() * settings.sample_rate / settings.n_fft  # each filter's strongest FFT bin
     assert len(centres) == settings.n_mels and np.all(np.diff(centres) > 0)
     assert np.all(np.abs(peaks - centres) <= settings.sample_rate / settings.n_fft)  # within one FFT bin
+
+
+def test_a_normaliser_keeps_the_descriptor_version_it_was_fitted_with(tmp_path, monkeypatch):
+    from ser_lib.model.normalizer import InputNormalizer
+
+    monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path / "cache"))
+    waves = [syllables(0.01, seed=k) for k in range(3)]
+    paths = []
+    for k in range(3):
+        paths.append(tmp_path / f"clip{k}.wav")
+        paths[-1].write_bytes(f"clip {k}".encode())
+    settings, mel = AudioSettings(), features.MelSettings()
+    fitted = InputNormalizer.fit(waves, paths, mel_settings=mel, audio=settings, speaker_norm=True,
+                                 spectrogram=False, descriptors=True, descriptor_version=3)
+    loaded = InputNormalizer.from_dict(fitted.to_dict(), mel, settings)
+    assert loaded.descriptor_version == 3
+    np.testing.assert_allclose(loaded.describe(waves[0]), features.clip_descriptors(waves[0], settings, 3), rtol=1e-6)
+    table = features.descriptor_matrix(paths, waves, settings, workers=1, version=3)
+    np.testing.assert_allclose(fitted.descriptors.mean, table.mean(0), rtol=1e-4, atol=1e-4)

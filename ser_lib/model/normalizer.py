@@ -26,6 +26,7 @@ from ..data.audio import AudioSettings
 from ..data.features import (
     DESCRIPTOR_SETS,
     DESCRIPTOR_VERSION,
+    DESCRIPTOR_VERSIONS,
     LogMel,
     MelSettings,
     clip_descriptors,
@@ -218,7 +219,7 @@ class InputNormalizer:
     @classmethod
     def fit(cls, waves: Sequence[np.ndarray], paths: Sequence[str], *, mel_settings: MelSettings,
             audio: AudioSettings, speaker_norm: bool, spectrogram: bool, descriptors: bool,
-            descriptor_set: str = "ser") -> "InputNormalizer":
+            descriptor_set: str = "ser", descriptor_version: int = DESCRIPTOR_VERSION) -> "InputNormalizer":
         """Fit the training data's statistics on prepared (trimmed) training clips."""
         empty = cls(speaker_norm, None, None, mel_settings, audio)
         mel = desc = None
@@ -229,10 +230,11 @@ class InputNormalizer:
             mel = running.mel_stats()
         if descriptors:
             running = RunningStats(len(descriptor_names(descriptor_set)))
-            running.update(descriptor_matrix(paths, waves, audio, descriptor_set=descriptor_set))
+            running.update(descriptor_matrix(paths, waves, audio, version=descriptor_version,
+                                             descriptor_set=descriptor_set))
             desc = running.descriptor_stats()
         return cls(speaker_norm, mel, desc, mel_settings, audio,
-                   descriptor_names(descriptor_set) if descriptors else (), descriptor_set=descriptor_set)
+                   descriptor_names(descriptor_set) if descriptors else (), descriptor_version, descriptor_set)
 
     @classmethod
     def untrained(cls, mel_settings: MelSettings, audio: AudioSettings, *, spectrogram: bool = True,
@@ -266,9 +268,9 @@ class InputNormalizer:
             raise CheckpointError("the checkpoint's clip descriptors are not the ones this ser_lib computes "
                                   "(it was trained with another version): retrain it")
         version = int(data.get("descriptor_version", 1))  # checkpoints before version 2 did not say
-        if version > DESCRIPTOR_VERSION:
+        if version not in DESCRIPTOR_VERSIONS:
             raise CheckpointError(f"the checkpoint's clip descriptors (version {version}) are not ones this ser_lib "
-                                  f"computes (versions 1 to {DESCRIPTOR_VERSION}): update ser_lib")
+                                  f"computes (versions {', '.join(map(str, DESCRIPTOR_VERSIONS))}): update ser_lib")
         return cls(bool(data["speaker_norm"]), Stats.from_dict(data["mel"]) if data.get("mel") else None,
                    Stats.from_dict(data["descriptors"]) if data.get("descriptors") else None,
                    mel_settings, audio, names, version, descriptor_set)

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..data.audio import AudioSettings
 from ..data.augment import SpecAugment, WaveAugment
 from ..data.corpora import CORPORA, Dataset, datasets_of
-from ..data.features import DESCRIPTOR_SETS, descriptor_names
+from ..data.features import DESCRIPTOR_SETS, DESCRIPTOR_VERSION, descriptor_names
 from ..data.labels import SHARED, SUBSETS
 from ..data.splits import DEFAULT_TEST_SPEAKERS, DEFAULT_VAL_SPEAKERS, parse_speakers
 from ..errors import ConfigError
@@ -74,6 +74,9 @@ class TrainConfig:
     descriptor_set: str = option("ser", "which clip descriptors: ser (pitch, energy, MFCC and spectral statistics), "
                                         "egemaps (openSMILE's 88 eGeMAPS functionals) or ser+egemaps",
                                  choices=DESCRIPTOR_SETS)
+    descriptor_version: int = option(DESCRIPTOR_VERSION, "version of the ser descriptors: 2 (speech frames only) or "
+                                                         "3 (the same after subtracting the room's noise floor)",
+                                     choices=(2, 3))
     speaker_norm: bool = option(True, "normalise inputs with each speaker's own unlabelled audio")
     cold_start_rate: float = option(0.25, "with --speaker_norm: this fraction of training clips (drawn each epoch) "
                                           "gets the training data's statistics instead, as a new voice does at first")

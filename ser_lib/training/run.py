@@ -175,7 +175,8 @@ class SplitRun:
         self.normalizer = InputNormalizer.fit(
             [data.waves[i] for i in train_idx], [paths_[i] for i in train_idx], mel_settings=self.model.config.mel,
             audio=config.audio_settings(), speaker_norm=config.speaker_norm, spectrogram=config.spectrogram,
-            descriptors=config.descriptors, descriptor_set=config.descriptor_set)
+            descriptors=config.descriptors, descriptor_set=config.descriptor_set,
+            descriptor_version=config.descriptor_version)
         speakers = data.clips["speaker"].tolist()
         inputs = self.normalizer.inputs(data.waves, paths_, speakers)
         variants = self._variants(paths_, speakers) if config.speaker_norm else []
