@@ -30,7 +30,7 @@ Configurations (``--config``):
 * ``baseline`` - the log-mel CNN alone (no descriptors, no per-speaker normalisation);
 * ``cnn``      - that without the context transformer, with the mean of the frames instead of
   attention pooling (the first model rung of the baseline ladder, ``ser_lib.training.ladder``).
-* ``strong_augment`` - the default with every waveform perturbation more often and stronger (the
+* ``mild_augment`` - the default with the milder waveform augmentation of earlier releases (the
   cross-corpus benchmark's configuration of that name).
 
 Runs are kept in ``--out`` and an interrupted benchmark resumes where it stopped.
@@ -65,7 +65,7 @@ CONFIGS: dict[str, dict] = {
     "plain": ladder.rung("plain").options,
     "baseline": ladder.rung("baseline").options,
     "cnn": ladder.rung("cnn").options,
-    "strong_augment": {"speaker_norm": True, "descriptors": True, **cross_corpus.CONFIGS["strong_augment"]},
+    "mild_augment": {"speaker_norm": True, "descriptors": True, **cross_corpus.CONFIGS["mild_augment"]},
 }
 
 #: The enrolment protocols a speaker-normalised model is scored under, in the order printed.

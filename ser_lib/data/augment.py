@@ -22,13 +22,19 @@ from .audio import SAMPLE_RATE, resample
 
 @dataclass(frozen=True)
 class WaveAugment:
-    """Random waveform perturbations; each is applied with probability ``p``."""
+    """Random waveform perturbations; each is applied with probability ``p``.
 
-    p: float = field(default=0.5, metadata={"help": "probability of each waveform perturbation"})
+    The defaults are strong (most clips perturbed, noise down to 5 dB SNR, speeds 0.85-1.15): against
+    ``p=0.5``, 10-40 dB and 0.9-1.1 they raised a RAVDESS model's 4-class UAR on unheard CREMA-D
+    speakers by 0.04 at a cold start (three seeds) for 0.01 less on RAVDESS itself (5 folds).
+    """
+
+    p: float = field(default=0.8, metadata={"help": "probability of each waveform perturbation"})
     gain_db: float = field(default=6.0, metadata={"help": "random gain, uniform in [-gain_db, +gain_db] dB"})
-    snr_db: tuple[float, float] = field(default=(10.0, 40.0), metadata={
+    snr_db: tuple[float, float] = field(default=(5.0, 40.0), metadata={
         "help": "white or pink noise at a signal-to-noise ratio uniform in this range (dB)"})
-    speeds: tuple[float, ...] = field(default=(0.9, 1.0, 1.1), metadata={"help": "speed perturbation factors"})
+    speeds: tuple[float, ...] = field(default=(0.85, 0.9, 1.0, 1.1, 1.15),
+                                      metadata={"help": "speed perturbation factors"})
     shift_seconds: float = field(default=0.25, metadata={"help": "random time shift of at most this (s)"})
     sample_rate: int = field(default=SAMPLE_RATE, metadata={"cli": False})
 
