@@ -127,6 +127,8 @@ def test_bad_inputs_get_clear_errors(corpus8, tmp_path):
         training.train(small_train_config(corpus8, tmp_path / "o3", batch_size=500))
     with pytest.raises(ConfigError, match="--cold_start_noise is a share of the cold-start clips"):
         training.train(small_train_config(corpus8, tmp_path / "o5", cold_start_noise=1.5))
+    with pytest.raises(ConfigError, match="--descriptor_version must be one of 2, 3, got 1"):  # numbers as choices
+        training.train(small_train_config(corpus8, tmp_path / "o6", descriptor_version=1))
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     with pytest.raises(ConfigError, match="cannot write to the output folder"):

@@ -316,6 +316,8 @@ def clip_statistics(wave: np.ndarray, sr: int = SAMPLE_RATE, version: int = 2) -
 DESCRIPTOR_VERSION = 2
 #: Every version :func:`clip_statistics` computes (checkpoints name theirs).
 DESCRIPTOR_VERSIONS = (1, 2, 3)
+#: The versions a new run may train with (version 1 is kept for the checkpoints that used it).
+TRAINABLE_DESCRIPTOR_VERSIONS = DESCRIPTOR_VERSIONS[1:]
 #: Which descriptors feed the model: ``ser`` (this module's :func:`clip_statistics`), ``egemaps``
 #: (openSMILE's 88 eGeMAPS functionals, :mod:`.egemaps`), or both side by side.
 DESCRIPTOR_SETS = ("ser", "egemaps", "ser+egemaps")

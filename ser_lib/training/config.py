@@ -15,7 +15,7 @@ from pathlib import Path
 from ..data.audio import AudioSettings
 from ..data.augment import SpecAugment, WaveAugment
 from ..data.corpora import CORPORA, Dataset, datasets_of
-from ..data.features import DESCRIPTOR_SETS, DESCRIPTOR_VERSION, descriptor_names
+from ..data.features import DESCRIPTOR_SETS, DESCRIPTOR_VERSION, TRAINABLE_DESCRIPTOR_VERSIONS, descriptor_names
 from ..data.labels import SHARED, SUBSETS
 from ..data.splits import DEFAULT_TEST_SPEAKERS, DEFAULT_VAL_SPEAKERS, parse_speakers
 from ..errors import ConfigError
@@ -76,7 +76,7 @@ class TrainConfig:
                                  choices=DESCRIPTOR_SETS)
     descriptor_version: int = option(DESCRIPTOR_VERSION, "version of the ser descriptors: 2 (speech frames only) or "
                                                          "3 (the same after subtracting the room's noise floor)",
-                                     choices=(2, 3))
+                                     choices=TRAINABLE_DESCRIPTOR_VERSIONS)
     speaker_norm: bool = option(True, "normalise inputs with each speaker's own unlabelled audio")
     cold_start_rate: float = option(0.25, "with --speaker_norm: this fraction of training clips (drawn each epoch) "
                                           "gets the training data's statistics instead, as a new voice does at first")
@@ -131,7 +131,8 @@ class TrainConfig:
         for f in fields(self):
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
-                raise ConfigError(f"--{f.name} must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}")
+                raise ConfigError(f"--{f.name} must be one of {', '.join(map(str, choices))}, "
+                                  f"got {getattr(self, f.name)!r}")
         checks = [
             (not (self.resume and self.overwrite), "--resume continues a run and --overwrite replaces it: give one"),
             (self.batch_size >= 1, "--batch_size must be at least 1"),
