@@ -22,7 +22,8 @@ unlabelled clips). Prints UAR per experiment, subset and protocol (mean ± std o
 ``no_descriptors`` (the log-mel branch alone); ``noisy_cold_start`` (half the training clips at a cold
 start, every one of those described from a noisy copy); ``denoised_descriptors`` (descriptors of version 3:
 taken after subtracting each clip's noise floor); ``mild_augment`` (the waveform augmentation of releases
-before the strong default: each perturbation with probability 0.5, noise 10-40 dB SNR, speeds 0.9-1.1).
+before the strong default: each perturbation with probability 0.5, noise 10-40 dB SNR, speeds 0.9-1.1);
+``weight_average`` (the moving average of the weights over about three epochs is validated and kept).
 
 Single runs vary with the seed by a few hundredths of UAR; ``--seed`` repeats a benchmark (runs of another
 seed are kept beside the others, in ``seed-N``).
@@ -52,6 +53,7 @@ CONFIGS: dict[str, dict] = {
     "noisy_cold_start": {"cold_start_rate": 0.5, "cold_start_noise": 1.0, **MILD},
     "denoised_descriptors": {"descriptor_version": 3, **MILD},
     "mild_augment": MILD,
+    "weight_average": {"average_epochs": 3.0},
 }
 PROTOCOLS = ("cold_start", "adapted")
 

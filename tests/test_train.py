@@ -85,14 +85,15 @@ def _cli_args(root, out, epochs):
             "--val_speakers", "7", "--max_seconds", "2.5", "--seed", "3", "--no-progress"]
 
 
-def test_resume_after_sigkill_matches_an_uninterrupted_run(corpus8, tmp_path):
+@pytest.mark.parametrize("extra", [[], ["--average_epochs", "1"]], ids=["raw", "weight-average"])
+def test_resume_after_sigkill_matches_an_uninterrupted_run(corpus8, tmp_path, extra):
     epochs = 3
     reference = tmp_path / "reference"
-    done = subprocess.run(_cli_args(corpus8, reference, epochs), capture_output=True, text=True, timeout=600)
+    done = subprocess.run(_cli_args(corpus8, reference, epochs) + extra, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
 
     run = tmp_path / "killed"
-    proc = subprocess.Popen(_cli_args(corpus8, run, epochs), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_cli_args(corpus8, run, epochs) + extra, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history = run / "history.csv"
     deadline = time.time() + 300
     while time.time() < deadline and not (history.exists() and len(pd.read_csv(history)) >= 1):
@@ -106,7 +107,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(corpus8, tmp_path):
     killed = json.loads((run / "manifest.json").read_text())
     assert killed["status"] == "running" and killed["epochs_run"] == rows_at_kill  # as it was when killed
 
-    resumed = subprocess.run(_cli_args(corpus8, run, epochs) + ["--resume"], capture_output=True, text=True,
+    resumed = subprocess.run(_cli_args(corpus8, run, epochs) + extra + ["--resume"], capture_output=True, text=True,
                              timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     a, b = pd.read_csv(reference / "history.csv"), pd.read_csv(run / "history.csv")
@@ -127,6 +128,8 @@ def test_bad_inputs_get_clear_errors(corpus8, tmp_path):
         training.train(small_train_config(corpus8, tmp_path / "o3", batch_size=500))
     with pytest.raises(ConfigError, match="--cold_start_noise is a share of the cold-start clips"):
         training.train(small_train_config(corpus8, tmp_path / "o5", cold_start_noise=1.5))
+    with pytest.raises(ConfigError, match="--average_epochs must not be negative"):
+        training.train(small_train_config(corpus8, tmp_path / "o7", average_epochs=-1))
     with pytest.raises(ConfigError, match="--descriptor_version must be one of 2, 3, got 1"):  # numbers as choices
         training.train(small_train_config(corpus8, tmp_path / "o6", descriptor_version=1))
     blocker = tmp_path / "a-file"

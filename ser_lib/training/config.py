@@ -100,6 +100,8 @@ class TrainConfig:
     head_lr: float = option(1e-3, "learning rate of the new layers (CNN, fusion, context, pooling, heads)")
     weight_decay: float = option(0.01, "AdamW weight decay (not on biases and norms)")
     warmup: float = option(0.05, "linear warm-up as a fraction of all steps, then cosine annealing")
+    average_epochs: float = option(0.0, "validate and save a moving average of the weights over about this many "
+                                        "epochs (flatter minima transfer better to other voices; 0: the raw weights)")
     grad_clip: float = option(1.0, "gradient norm clipping (0: off)")
     gender_weight: float = option(0.3, "weight of the auxiliary gender loss (0: no gender head)")
     balance: str = option("loss", "class balancing by loss weights, by sampling, or none",
@@ -145,6 +147,7 @@ class TrainConfig:
             (0 <= self.cold_start_noise <= 1, "--cold_start_noise is a share of the cold-start clips, in [0, 1]"),
             (0 <= self.enrolment_rate and self.cold_start_rate + self.enrolment_rate < 1,
              "--enrolment_rate is a fraction of the training clips, and with --cold_start_rate below 1"),
+            (self.average_epochs >= 0, "--average_epochs must not be negative (0: off)"),
             (self.select_window >= 1, "--select_window must be at least 1"),
             (self.folds is None or self.folds >= 2, "--folds needs at least 2"),
             (not (self.folds and self.test_corpus), "--folds and --test_corpus are two different splits: give one"),

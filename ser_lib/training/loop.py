@@ -16,13 +16,15 @@ from ..inference.batch import predict_dataset
 from ..model.ser_model import SERModel
 from ..reports.metrics import classification_metrics
 from ..seeding import derive_seed, seed_everything
+from .averaging import WeightAverage
 from .config import TrainConfig
 from .setup import class_weights, cosine_with_warmup, make_optimizer
 
 
 class Trainer:
     """Optimisation of one model: AdamW with a cosine schedule, class-balanced emotion loss with
-    label smoothing, the auxiliary gender loss, gradient clipping, a NaN guard."""
+    label smoothing, the auxiliary gender loss, gradient clipping, a NaN guard, and optionally a moving
+    average of the weights (``average_epochs``) that is validated and saved in place of the raw ones."""
 
     def __init__(self, model: SERModel, config: TrainConfig, accelerator, train_targets: np.ndarray,
                  num_classes: int, steps_per_epoch: int):
@@ -37,19 +39,33 @@ class Trainer:
                                                       label_smoothing=config.label_smoothing)
         self.gender_loss = torch.nn.CrossEntropyLoss()
         self.spec_augment = config.spec_augmenter()
+        self.average = (WeightAverage(self.unwrapped, config.average_epochs * steps_per_epoch)
+                        if config.average_epochs > 0 else None)
 
     @property
     def unwrapped(self) -> SERModel:
         return self.accelerator.unwrap_model(self.model)
 
+    @property
+    def saved_model(self) -> SERModel:
+        """The model that is validated and saved: the weight average, or the raw weights without one."""
+        return self.average.model if self.average is not None else self.unwrapped
+
     def state_dict(self) -> dict:
+        """What a ``last.pt`` needs besides the saved model's weights (with an average: the raw ones)."""
         scaler = self.accelerator.scaler
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "scaler": scaler.state_dict() if scaler is not None else None}
+        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "scaler": scaler.state_dict() if scaler is not None else None}
+        if self.average is not None:
+            state["raw_state_dict"] = {k: v.detach().cpu() for k, v in self.unwrapped.state_dict().items()}
+            state["average_updates"] = self.average.updates
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         """Model weights, optimiser, schedule and scaler of a ``last.pt``."""
-        self.unwrapped.load_state_dict(state["state_dict"])
+        if self.average is not None:
+            self.average.load_state_dict({"state_dict": state["state_dict"], "updates": state["average_updates"]})
+        self.unwrapped.load_state_dict(state["raw_state_dict"] if self.average is not None else state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.accelerator.scaler is not None and state.get("scaler"):
@@ -74,6 +90,8 @@ class Trainer:
         self.optimizer.step()
         if not self.accelerator.optimizer_step_was_skipped:
             self.scheduler.step()
+            if self.average is not None:
+                self.average.update(self.unwrapped)
         return {"loss": loss.item(), "emotion": loss_e.item(), "gender": loss_g.item()}, out.emotion_logits
 
     def train_epoch(self, loader, epoch: int, stop_message) -> dict:
@@ -116,9 +134,12 @@ class Trainer:
                 "lr_backbone": groups[0]["lr"] if self.unwrapped.config.has_backbone else float("nan")}
 
     def evaluate(self, dataset: ClipDataset) -> dict:
-        """Loss (plain cross-entropy), accuracy, UAR, macro-F1 and gender accuracy on ``dataset``."""
-        out = predict_dataset(self.model, dataset, self.config.batch_size, self.accelerator.device,
-                              self.config.num_workers, max_batches=2 if self.config.quick else None)
+        """Loss (plain cross-entropy), accuracy, UAR, macro-F1 and gender accuracy of the saved model on
+        ``dataset``."""
+        model = self.model if self.average is None else self.average.model
+        with self.accelerator.autocast():
+            out = predict_dataset(model, dataset, self.config.batch_size, self.accelerator.device,
+                                  self.config.num_workers, max_batches=2 if self.config.quick else None)
         y, probs = out["emotion"], out["probs"]
         metrics = classification_metrics(y, probs.argmax(1), probs.shape[1])
         metrics["loss"] = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1.0))))

@@ -245,7 +245,7 @@ class SplitRun:
 
     def payload(self, metrics: dict | None = None, extra: dict | None = None) -> dict:
         """The checkpoint of the current weights."""
-        return checkpoint.payload(self.trainer.unwrapped, labels=self.data.labels, audio=self.config.audio_settings(),
+        return checkpoint.payload(self.trainer.saved_model, labels=self.data.labels, audio=self.config.audio_settings(),
                                   normalizer=self.normalizer, split=self.split.to_dict(),
                                   train_config=self.config.to_dict(), metrics=metrics or {}, extra=extra)
 
@@ -255,7 +255,9 @@ class SplitRun:
             log.info("no last.pt in %s: starting from scratch", folder.path)
             return Progress(window=self.config.select_window)
         state = checkpoint.read(folder.last)  # validated; a checkpoint of the previous format is upgraded
-        missing = [key for key in ("optimizer", "scheduler", "history", "best") if key not in state]
+        needed = ("optimizer", "scheduler", "history", "best") + (
+            ("raw_state_dict", "average_updates") if self.trainer.average is not None else ())
+        missing = [key for key in needed if key not in state]
         if missing:
             raise CheckpointError(f"{folder.last} holds no {', '.join(missing)}: it cannot continue a run. Start "
                                   f"again with --overwrite (or another --output_dir).")
@@ -292,7 +294,7 @@ class SplitRun:
     def finish(self, folder: RunFolder, progress: Progress) -> dict:
         """Test the best epoch's model; record the test metrics in ``best_model.pt`` and the manifest."""
         best = checkpoint.read(folder.best)
-        self.trainer.unwrapped.load_state_dict(best["state_dict"])
+        self.trainer.saved_model.load_state_dict(best["state_dict"])
         test = self.trainer.evaluate(self.sets["test"]) if "test" in self.sets else {}
         result = {"split": self.split.name, "test_speakers": list(self.split.test), "best_epoch": progress.best_epoch + 1,
                   "val_uar": progress.best_uar, **test}

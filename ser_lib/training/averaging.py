@@ -1,0 +1,54 @@
+"""A moving average of a model's weights over the last epochs of training.
+
+The weights of one optimisation step sit wherever the last batches left them; their average over the
+last epochs lies nearer the middle of a flat region of the loss. Flat minima hold better on data
+unlike the training data, such as another corpus's voices and rooms (Izmailov et al. 2018, stochastic
+weight averaging; Cha et al. 2021, SWAD, for domain generalisation). Training goes on with the raw
+weights; the average is what is validated and saved (``--average_epochs``).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+
+
+class WeightAverage:
+    """An exponential moving average of ``model``'s trainable weights and float buffers.
+
+    ``horizon`` is its time constant in optimisation steps. Until that many steps have been averaged,
+    the average is the plain mean of the steps so far (the first weights do not linger).
+    """
+
+    def __init__(self, model: torch.nn.Module, horizon: float):
+        if horizon < 1:
+            raise ValueError(f"the averaging horizon must be at least one step, got {horizon}")
+        self.model = copy.deepcopy(model).eval()
+        self.model.requires_grad_(False)
+        self.horizon = float(horizon)
+        self.updates = 0
+
+    def decay(self) -> float:
+        """How much the average keeps of itself at the next update."""
+        return min(1.0 - 1.0 / self.horizon, self.updates / (self.updates + 1))
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        """Fold ``model``'s current weights (the same architecture) into the average."""
+        keep = self.decay()
+        for mine, theirs in zip(self.model.parameters(), model.parameters()):
+            if theirs.requires_grad:  # frozen weights never change: nothing to average
+                mine.lerp_(theirs.detach().to(mine.dtype), 1.0 - keep)
+        for mine, theirs in zip(self.model.buffers(), model.buffers()):
+            if mine.dtype.is_floating_point:
+                mine.lerp_(theirs.to(mine.dtype), 1.0 - keep)
+            else:
+                mine.copy_(theirs)
+        self.updates += 1
+
+    def state_dict(self) -> dict:
+        return {"state_dict": self.model.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["state_dict"])
+        self.updates = int(state["updates"])
