@@ -34,11 +34,13 @@ def test_the_average_is_the_plain_mean_until_the_horizon_then_an_exponential_one
     _set(net, 10.0)
     average.update(net)  # the fourth: still the mean (the decay 3/4 equals 1 - 1/4)
     assert torch.allclose(average.model[0].weight, torch.full((2, 3), 4.0))
-    _set(net, 4.0)
-    average.update(net)  # from here on 1 - 1/horizon: 0.75 * 4 + 0.25 * 4
+    _set(net, 8.0)
+    with torch.no_grad():
+        net[0].bias.fill_(100.0)  # a frozen weight changed behind the optimiser's back
+    average.update(net)  # from here on 1 - 1/horizon: 0.75 * 4 + 0.25 * 8 (the plain mean would be 4.8)
     assert average.decay() == pytest.approx(0.75)
-    assert torch.allclose(average.model[0].weight, torch.full((2, 3), 4.0))
-    assert torch.equal(average.model[0].bias, frozen)  # frozen weights are not touched
+    assert torch.allclose(average.model[0].weight, torch.full((2, 3), 5.0))
+    assert torch.equal(average.model[0].bias, frozen)  # frozen weights are not averaged
     assert not any(p.requires_grad for p in average.model.parameters())
 
 
@@ -50,8 +52,12 @@ def test_the_average_is_restored_from_its_state():
     restored = WeightAverage(_net(), horizon=2)
     restored.load_state_dict(average.state_dict())
     assert restored.updates == 1 and torch.equal(restored.model[0].weight, average.model[0].weight)
-    with pytest.raises(ValueError, match="at least one step"):
-        WeightAverage(net, horizon=0.5)
+    shortest = WeightAverage(net, horizon=0.2)  # under one step (--quick, a tiny --average_epochs): the raw weights
+    _set(net, 1.0)
+    shortest.update(net)
+    _set(net, 7.0)
+    shortest.update(net)
+    assert shortest.horizon == 1 and torch.allclose(shortest.model[0].weight, torch.full((2, 3), 7.0))
 
 
 def test_training_validates_and_saves_the_average_and_keeps_the_raw_weights_for_resuming(corpus8, tmp_path):

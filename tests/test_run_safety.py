@@ -155,3 +155,5 @@ def test_a_run_saved_before_an_option_existed_resumes_only_with_what_it_did():
     assert changes == {"trim_floor_db": (None, 12.0), "cold_start_noise": (0.0, 0.5), "bucket_by_length": (False, True)}
     old = TrainConfig(trim_floor_db=None, cold_start_noise=0.0, bucket_by_length=False)
     assert old.changes_from(saved) == {}
+    averaged = TrainConfig(trim_floor_db=None, cold_start_noise=0.0, bucket_by_length=False, average_epochs=3.0)
+    assert averaged.changes_from(saved) == {"average_epochs": (0.0, 3.0)}  # refused, not a missing raw_state_dict

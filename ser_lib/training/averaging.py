@@ -16,16 +16,15 @@ import torch
 class WeightAverage:
     """An exponential moving average of ``model``'s trainable weights and float buffers.
 
-    ``horizon`` is its time constant in optimisation steps. Until that many steps have been averaged,
-    the average is the plain mean of the steps so far (the first weights do not linger).
+    ``horizon`` is its time constant in optimisation steps (at least one: a shorter one is one, the
+    raw weights). Until that many steps have been averaged, the average is the plain mean of the steps
+    so far (the first weights do not linger).
     """
 
     def __init__(self, model: torch.nn.Module, horizon: float):
-        if horizon < 1:
-            raise ValueError(f"the averaging horizon must be at least one step, got {horizon}")
         self.model = copy.deepcopy(model).eval()
         self.model.requires_grad_(False)
-        self.horizon = float(horizon)
+        self.horizon = max(1.0, float(horizon))
         self.updates = 0
 
     def decay(self) -> float:
@@ -36,15 +35,23 @@ class WeightAverage:
     def update(self, model: torch.nn.Module) -> None:
         """Fold ``model``'s current weights (the same architecture) into the average."""
         keep = self.decay()
-        for mine, theirs in zip(self.model.parameters(), model.parameters()):
+        for mine, theirs in zip(self.model.parameters(), model.parameters(), strict=True):
             if theirs.requires_grad:  # frozen weights never change: nothing to average
                 mine.lerp_(theirs.detach().to(mine.dtype), 1.0 - keep)
-        for mine, theirs in zip(self.model.buffers(), model.buffers()):
+        for mine, theirs in zip(self.model.buffers(), model.buffers(), strict=True):
             if mine.dtype.is_floating_point:
                 mine.lerp_(theirs.to(mine.dtype), 1.0 - keep)
             else:
                 mine.copy_(theirs)
         self.updates += 1
+
+    @torch.no_grad()
+    def broadcast_buffers(self) -> None:
+        """Every process's average takes process 0's buffers (under data parallelism each process's
+        batch-norm statistics follow its own batches; the weights are the same everywhere)."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            for buffer in self.model.buffers():
+                torch.distributed.broadcast(buffer, src=0)
 
     def state_dict(self) -> dict:
         return {"state_dict": self.model.state_dict(), "updates": self.updates}

@@ -30,7 +30,8 @@ RESUMABLE: tuple[str, ...] = ("epochs", "patience", "num_workers", "device", "ca
 START_OPTIONS: tuple[str, ...] = ("resume", "overwrite", "output_dir")
 #: What a run saved before an option existed did, for options whose default changed what runs compute
 #: (so such a run resumes only with that value, never silently with the new one).
-BEFORE_OPTION: dict[str, object] = {"trim_floor_db": None, "cold_start_noise": 0.0, "bucket_by_length": False}
+BEFORE_OPTION: dict[str, object] = {"trim_floor_db": None, "cold_start_noise": 0.0, "bucket_by_length": False,
+                                    "average_epochs": 0.0}
 
 
 def option(default, help: str, **extra):
@@ -101,7 +102,7 @@ class TrainConfig:
     weight_decay: float = option(0.01, "AdamW weight decay (not on biases and norms)")
     warmup: float = option(0.05, "linear warm-up as a fraction of all steps, then cosine annealing")
     average_epochs: float = option(0.0, "validate and save a moving average of the weights over about this many "
-                                        "epochs (flatter minima transfer better to other voices; 0: the raw weights)")
+                                        "epochs (it is also what history.csv's validation scores and the best epoch are of; 0: the raw weights)")
     grad_clip: float = option(1.0, "gradient norm clipping (0: off)")
     gender_weight: float = option(0.3, "weight of the auxiliary gender loss (0: no gender head)")
     balance: str = option("loss", "class balancing by loss weights, by sampling, or none",

@@ -136,7 +136,10 @@ class Trainer:
     def evaluate(self, dataset: ClipDataset) -> dict:
         """Loss (plain cross-entropy), accuracy, UAR, macro-F1 and gender accuracy of the saved model on
         ``dataset``."""
-        model = self.model if self.average is None else self.average.model
+        model = self.model  # the prepared model takes process 0's buffers at its first forward
+        if self.average is not None:
+            self.average.broadcast_buffers()
+            model = self.average.model
         with self.accelerator.autocast():
             out = predict_dataset(model, dataset, self.config.batch_size, self.accelerator.device,
                                   self.config.num_workers, max_batches=2 if self.config.quick else None)
