@@ -102,7 +102,8 @@ class TrainConfig:
     weight_decay: float = option(0.01, "AdamW weight decay (not on biases and norms)")
     warmup: float = option(0.05, "linear warm-up as a fraction of all steps, then cosine annealing")
     average_epochs: float = option(0.0, "validate and save a moving average of the weights over about this many "
-                                        "epochs (it is also what history.csv's validation scores and the best epoch are of; 0: the raw weights)")
+                                        "epochs (history.csv's validation scores and the best epoch are then the "
+                                        "average's; 0: the raw weights)")
     grad_clip: float = option(1.0, "gradient norm clipping (0: off)")
     gender_weight: float = option(0.3, "weight of the auxiliary gender loss (0: no gender head)")
     balance: str = option("loss", "class balancing by loss weights, by sampling, or none",
