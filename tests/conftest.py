@@ -83,6 +83,28 @@ def corpus8() -> Path:
     return synth.default_corpus(actors=8, seed=0, progress=False)
 
 
+@pytest.fixture
+def interrupted(monkeypatch):
+    """``interrupted(config, epoch)``: train until Ctrl-C (KeyboardInterrupt) as ``epoch`` (0-based) starts."""
+    from ser_lib import training
+    from ser_lib.training.loop import Trainer
+
+    original = Trainer.train_epoch
+
+    def run(config, epoch_to_stop: int) -> None:
+        def train_epoch(self, loader, epoch, stop_message):
+            if epoch == epoch_to_stop:
+                raise KeyboardInterrupt
+            return original(self, loader, epoch, stop_message)
+
+        monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
+        with pytest.raises(KeyboardInterrupt):
+            training.train(config)
+        monkeypatch.setattr(Trainer, "train_epoch", original)
+
+    return run
+
+
 def small_train_config(root: Path, out: Path, **changes):
     """A small, fast spectrogram-only configuration on actors 1-6 (train), 7 (val), 8 (test)."""
     from ser_lib.training import TrainConfig

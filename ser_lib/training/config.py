@@ -101,9 +101,9 @@ class TrainConfig:
     head_lr: float = option(1e-3, "learning rate of the new layers (CNN, fusion, context, pooling, heads)")
     weight_decay: float = option(0.01, "AdamW weight decay (not on biases and norms)")
     warmup: float = option(0.05, "linear warm-up as a fraction of all steps, then cosine annealing")
-    average_epochs: float = option(0.0, "validate and save a moving average of the weights over about this many "
-                                        "epochs (history.csv's validation scores and the best epoch are then the "
-                                        "average's; 0: the raw weights)")
+    average_epochs: float = option(3.0, "validate and save a moving average of the weights over about N epochs, "
+                                        "from epoch 2N on (history.csv's validation scores from then are the "
+                                        "average's; before, and with N = 0, the raw weights)")
     grad_clip: float = option(1.0, "gradient norm clipping (0: off)")
     gender_weight: float = option(0.3, "weight of the auxiliary gender loss (0: no gender head)")
     balance: str = option("loss", "class balancing by loss weights, by sampling, or none",

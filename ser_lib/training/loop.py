@@ -24,7 +24,8 @@ from .setup import class_weights, cosine_with_warmup, make_optimizer
 class Trainer:
     """Optimisation of one model: AdamW with a cosine schedule, class-balanced emotion loss with
     label smoothing, the auxiliary gender loss, gradient clipping, a NaN guard, and optionally a moving
-    average of the weights (``average_epochs``) that is validated and saved in place of the raw ones."""
+    average of the weights (``average_epochs`` N) that is validated and saved in place of the raw ones from
+    epoch 2N on."""
 
     def __init__(self, model: SERModel, config: TrainConfig, accelerator, train_targets: np.ndarray,
                  num_classes: int, steps_per_epoch: int):
@@ -47,25 +48,40 @@ class Trainer:
         return self.accelerator.unwrap_model(self.model)
 
     @property
+    def averaged(self) -> bool:
+        """Whether the weight average is validated and saved now: from epoch 2N on (``average_epochs`` N;
+        before, the first, untrained weights still weigh much in it, and the raw ones are saved)."""
+        return self.average is not None and self.average.ready
+
+    @property
     def saved_model(self) -> SERModel:
-        """The model that is validated and saved: the weight average, or the raw weights without one."""
-        return self.average.model if self.average is not None else self.unwrapped
+        """The model that is validated and saved: the weight average, or the raw weights."""
+        return self.average.model if self.averaged else self.unwrapped
 
     def state_dict(self) -> dict:
-        """What a ``last.pt`` needs besides the saved model's weights (with an average: the raw ones)."""
+        """What a ``last.pt`` needs besides the saved model's weights: optimiser, schedule, scaler and, with
+        an average, the weights that were not saved (those it shares with the saved ones left out)."""
         scaler = self.accelerator.scaler
         state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                  "scaler": scaler.state_dict() if scaler is not None else None}
         if self.average is not None:
-            state["raw_state_dict"] = {k: v.detach().cpu() for k, v in self.unwrapped.state_dict().items()}
-            state["average_updates"] = self.average.updates
+            key, other = (("raw_state_dict", self.unwrapped) if self.averaged
+                          else ("average_state_dict", self.average.model))
+            state[key] = {k: v.detach().cpu() for k, v in self.average.differing(other.state_dict()).items()}
+            state["average_updates"], state["average_start"] = self.average.updates, self.average.start
         return state
 
     def load_state_dict(self, state: dict) -> None:
         """Model weights, optimiser, schedule and scaler of a ``last.pt``."""
+        saved = raw = state["state_dict"]
         if self.average is not None:
-            self.average.load_state_dict({"state_dict": state["state_dict"], "updates": state["average_updates"]})
-        self.unwrapped.load_state_dict(state["raw_state_dict"] if self.average is not None else state["state_dict"])
+            if "raw_state_dict" in state:  # the average was saved
+                average, raw = saved, {**saved, **state["raw_state_dict"]}
+            else:  # the raw weights were saved: the average was not ready yet
+                average = {**saved, **state["average_state_dict"]}
+            self.average.load_state_dict({"state_dict": average, "updates": state["average_updates"],
+                                          **({"start": state["average_start"]} if "average_start" in state else {})})
+        self.unwrapped.load_state_dict(raw)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.accelerator.scaler is not None and state.get("scaler"):
@@ -137,7 +153,7 @@ class Trainer:
         """Loss (plain cross-entropy), accuracy, UAR, macro-F1 and gender accuracy of the saved model on
         ``dataset``."""
         model = self.model  # the prepared model takes process 0's buffers at its first forward
-        if self.average is not None:
+        if self.averaged:
             self.average.broadcast_buffers()
             model = self.average.model
         with self.accelerator.autocast():

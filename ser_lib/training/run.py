@@ -255,8 +255,9 @@ class SplitRun:
             log.info("no last.pt in %s: starting from scratch", folder.path)
             return Progress(window=self.config.select_window)
         state = checkpoint.read(folder.last)  # validated; a checkpoint of the previous format is upgraded
+        unsaved = "average_state_dict" if "average_state_dict" in state else "raw_state_dict"  # see Trainer.state_dict
         needed = ("optimizer", "scheduler", "history", "best") + (
-            ("raw_state_dict", "average_updates") if self.trainer.average is not None else ())
+            (unsaved, "average_updates") if self.trainer.average is not None else ())
         missing = [key for key in needed if key not in state]
         if missing:
             raise CheckpointError(f"{folder.last} holds no {', '.join(missing)}: it cannot continue a run. Start "

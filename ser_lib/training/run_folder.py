@@ -2,8 +2,9 @@
 
 A run folder holds ``best_model.pt`` (the epoch with the best validation UAR; weights, config,
 labels, split, normaliser and metrics), ``last.pt`` (everything needed to resume: optimiser,
-schedule, scaler, epoch, history; with ``--average_epochs`` its weights are the average, as in
-``best_model.pt``, and the raw weights training goes on from are kept beside them),
+schedule, scaler, epoch, history; its weights are the saved ones, as in ``best_model.pt``, and with
+``--average_epochs`` the other weights beside them: the raw ones training goes on from, or the average
+while it is not saved yet; frozen weights only once),
 ``history.csv`` (one row per epoch) and ``manifest.json`` (status, config, split, data, versions,
 git commit, seed, metrics, wall time over all sessions).
 Every file is written atomically (a temporary file renamed into place), so an interruption never

@@ -153,6 +153,8 @@ def out_of_memory_help(config: TrainConfig, run_dir: Path, device) -> str:
         fixes.append("--freeze backbone (no encoder gradients; its outputs are cached after the first pass)")
     if config.mixed_precision == "no":
         fixes.append("--mixed_precision auto (bf16/fp16 halves activation memory)")
+    if config.average_epochs > 0:
+        fixes.append("--average_epochs 0 (no second copy of the trainable weights for their moving average)")
     return (f"out of memory on {device}. Finished epochs, if any, are kept in {run_dir} (last.pt). Start again "
             f"(with --overwrite, or another --output_dir) with one of: " + "; ".join(fixes) + ". Close other "
             "programs using the GPU (nvidia-smi lists them).")
