@@ -23,7 +23,9 @@ unlabelled clips). Prints UAR per experiment, subset and protocol (mean ± std o
 start, every one of those described from a noisy copy); ``denoised_descriptors`` (descriptors of version 3:
 taken after subtracting each clip's noise floor); ``mild_augment`` (the waveform augmentation of releases
 before the strong default: each perturbation with probability 0.5, noise 10-40 dB SNR, speeds 0.9-1.1);
-``weight_average`` (the moving average of the weights over about three epochs is validated and kept).
+``weight_average`` (the moving average of the weights over about three epochs is validated and kept; the
+default since it was measured); ``no_average`` (the last step's weights, the default before; the four
+configurations above it keep them too, as they were measured).
 
 Single runs vary with the seed by a few hundredths of UAR; ``--seed`` repeats a benchmark (runs of another
 seed are kept beside the others, in ``seed-N``).
@@ -46,14 +48,17 @@ from ser_lib.training import TrainConfig, train
 EXPERIMENTS = ("ravdess-cremad", "cremad-ravdess", "both")
 #: The waveform augmentation of the releases before the strong default (configurations measured then keep it).
 MILD = {"augment_settings": WaveAugment(p=0.5, snr_db=(10.0, 40.0), speeds=(0.9, 1.0, 1.1))}
+#: The last step's weights, not their moving average (configurations measured before it was the default keep them).
+RAW = {"average_epochs": 0.0}
 CONFIGS: dict[str, dict] = {
     "default": {},
     "balanced": {"corpus_balance": True},
-    "no_descriptors": {"descriptors": False, **MILD},
-    "noisy_cold_start": {"cold_start_rate": 0.5, "cold_start_noise": 1.0, **MILD},
-    "denoised_descriptors": {"descriptor_version": 3, **MILD},
-    "mild_augment": MILD,
+    "no_descriptors": {"descriptors": False, **MILD, **RAW},
+    "noisy_cold_start": {"cold_start_rate": 0.5, "cold_start_noise": 1.0, **MILD, **RAW},
+    "denoised_descriptors": {"descriptor_version": 3, **MILD, **RAW},
+    "mild_augment": {**MILD, **RAW},
     "weight_average": {"average_epochs": 3.0},
+    "no_average": RAW,
 }
 PROTOCOLS = ("cold_start", "adapted")
 
