@@ -1,6 +1,13 @@
 """Shared fixtures: a small synthetic corpus (never the network) and the shared real data."""
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+import subprocess
+import sys
+import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +42,40 @@ def shared_cremad() -> Path:
     if not (SHARED_CREMAD / "AudioWAV").is_dir():
         pytest.skip(f"real CREMA-D recordings not found at {SHARED_CREMAD} (only present on development machines)")
     return SHARED_CREMAD
+
+
+def run_cli(*args) -> subprocess.CompletedProcess:
+    """``python -m ser_lib ARGS`` run in this process (no second interpreter to start and no second torch
+    to import), with what a separate process would show: its exit status, and its standard output and
+    error with log lines, warnings and the traceback of an uncaught exception. Tests of a real process
+    (a signal, the environment, the ``python -m`` entry point) use ``subprocess`` instead."""
+    from ser_lib.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)  # main()'s logging.basicConfig then leaves the handlers as they are
+    root.setLevel(logging.DEBUG if "-v" in args or "--verbose" in args else logging.INFO)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+                warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exit_:  # argparse: --help and usage errors
+                code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+            except Exception:  # noqa: BLE001 - what the interpreter would print
+                traceback.print_exc(file=err)
+                code = 1
+            for w in caught:
+                err.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    return subprocess.CompletedProcess([sys.executable, "-m", "ser_lib", *map(str, args)], code, out.getvalue(),
+                                       err.getvalue())
 
 
 def write_tone(path: Path, sr: int = 16000, seconds: float = 0.5, channels: int = 1,

@@ -2,11 +2,7 @@ import subprocess
 import sys
 
 from ser_lib.data import corpora
-
-
-def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "ser_lib", *args], capture_output=True, text=True,
-                          timeout=300, env=env)
+from conftest import run_cli
 
 
 def test_synth_cli_writes_a_corpus(tmp_path):
@@ -24,7 +20,7 @@ def test_synth_examples_cli(tmp_path):
 
 
 def test_help_lists_the_subcommands():
-    run = run_cli("--help")
+    run = subprocess.run([sys.executable, "-m", "ser_lib", "--help"], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0
     for command in ("synth", "download", "index"):
         assert command in run.stdout

@@ -5,8 +5,6 @@ import hashlib
 import io
 import json
 import shutil
-import subprocess
-import sys
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +14,7 @@ import pytest
 
 from ser_lib.data import corpora, download
 from ser_lib.errors import ChecksumError, DownloadError, UnsafeArchiveError
+from conftest import run_cli
 
 
 class ArchiveServer:
@@ -216,9 +215,8 @@ def test_an_archive_larger_than_the_limit_is_refused(tmp_path, server, payload):
     with pytest.raises(UnsafeArchiveError, match="more than the limit .*--max_extract_gb"):
         download.download(root, server.resource(), progress=False, max_bytes=len(payload) // 2)
     assert not list(root.glob("Actor_*"))
-    run = subprocess.run([sys.executable, "-m", "ser_lib", "download", "--root", str(tmp_path / "cli"), "--url",
-                          server.url, "--md5", hashlib.md5(payload).hexdigest(), "--max_extract_gb", "0.0001"],
-                         capture_output=True, text=True, timeout=120)
+    run = run_cli("download", "--root", str(tmp_path / "cli"), "--url", server.url, "--md5",
+                  hashlib.md5(payload).hexdigest(), "--max_extract_gb", "0.0001")
     assert run.returncode == 2 and "more than the limit" in run.stderr and "Traceback" not in run.stderr
 
 
@@ -250,16 +248,15 @@ def test_symlink_entries_are_refused(tmp_path):
 def test_cli_download_end_to_end(tmp_path, server, payload):
     root = tmp_path / "dataset" / "RAVDESS"
     server.cut_after = [len(payload) // 3]
-    cmd = [sys.executable, "-m", "ser_lib", "download", "--root", str(root), "--url", server.url,
+    cmd = ["download", "--root", str(root), "--url", server.url,
            "--md5", hashlib.md5(payload).hexdigest()]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    run = run_cli(*cmd)
     assert run.returncode == 0, run.stderr
     assert "CC BY-NC-SA" in run.stdout
     assert any(r and r.startswith("bytes=") for r in server.requests)
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    again = run_cli(*cmd)
     assert again.returncode == 0 and "already downloaded" in again.stderr
-    bad = subprocess.run(cmd[:-1] + ["f" * 32, "--root", str(tmp_path / "other")],
-                         capture_output=True, text=True, timeout=120)
+    bad = run_cli(*cmd[:-1], "f" * 32, "--root", str(tmp_path / "other"))
     last_line = bad.stderr.strip().splitlines()[-1]
     assert bad.returncode == 2 and last_line.startswith("error:") and "MD5" in last_line
     assert "Traceback" not in bad.stderr

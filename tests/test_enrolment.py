@@ -7,6 +7,7 @@ from ser_lib.data.features import MelSettings
 from ser_lib.errors import ConfigError
 from ser_lib.model import normalizer
 from ser_lib.model.enrolment import ALL_CLIPS, COLD_START, Enrolment
+from conftest import run_cli
 
 
 def _clips() -> pd.DataFrame:
@@ -106,27 +107,19 @@ def test_speaker_statistics_without_a_prior_are_the_speakers_own():
 
 
 def test_cli_refuses_a_bad_adapt_value(tmp_path):
-    import subprocess
-    import sys
-
-    run = subprocess.run([sys.executable, "-m", "ser_lib", "evaluate", "--model_path", str(tmp_path),
-                          "--adapt", "some"], capture_output=True, text=True, timeout=120)
+    run = run_cli("evaluate", "--model_path", str(tmp_path), "--adapt", "some")
     assert run.returncode == 2 and "none, all or a number of clips" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_cli_evaluate_with_a_few_neutral_clips(trained_run, tmp_path):
     import json
-    import subprocess
-    import sys
 
-    run = subprocess.run([sys.executable, "-m", "ser_lib", "evaluate", "--model_path", str(trained_run), "--adapt", "2",
-                          "--adapt_emotions", "neutral", "--output_dir", str(tmp_path), "--no_progress"],
-                         capture_output=True, text=True, timeout=300)
+    run = run_cli("evaluate", "--model_path", str(trained_run), "--adapt", "2", "--adapt_emotions", "neutral",
+                  "--output_dir", str(tmp_path), "--no_progress")
     assert run.returncode == 0, run.stderr
     assert "adapted 2 neutral: UAR" in run.stdout and "cold start: UAR" in run.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["adapt"] == "2:neutral" and metrics["uar"] == metrics["protocols"]["adapted_2_neutral"]["uar"]
-    bad = subprocess.run([sys.executable, "-m", "ser_lib", "evaluate", "--model_path", str(trained_run),
-                          "--adapt_emotions", "joy", "--output_dir", str(tmp_path / "bad"), "--no_progress"],
-                         capture_output=True, text=True, timeout=300)
+    bad = run_cli("evaluate", "--model_path", str(trained_run), "--adapt_emotions", "joy", "--output_dir",
+                  str(tmp_path / "bad"), "--no_progress")
     assert bad.returncode == 2 and "unknown emotion(s) joy" in bad.stderr and "Traceback" not in bad.stderr

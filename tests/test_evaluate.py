@@ -1,7 +1,5 @@
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -15,7 +13,7 @@ from ser_lib.model import checkpoint
 from ser_lib.reports import evaluation, metrics as report_metrics
 from ser_lib.reports.predictions import Predictions
 from ser_lib.errors import CheckpointError, ConfigError, SplitError
-from conftest import small_train_config
+from conftest import run_cli, small_train_config
 
 LABELS = ["neutral", "happy", "sad", "angry", "fearful"]
 
@@ -85,9 +83,8 @@ def _headline(report: str, name: str) -> float:
 
 def test_end_to_end_evaluation_is_complete_and_consistent(trained_run, tmp_path):
     out = tmp_path / "eval"
-    run = subprocess.run([sys.executable, "-m", "ser_lib", "evaluate", "--model_path",
-                          str(trained_run / "best_model.pt"), "--output_dir", str(out), "--no_progress"],
-                         capture_output=True, text=True, timeout=300)
+    run = run_cli("evaluate", "--model_path", str(trained_run / "best_model.pt"), "--output_dir", str(out),
+                  "--no_progress")
     assert run.returncode == 0, run.stderr
     for name in ("metrics.json", "predictions.csv", "report.md", "confusion_matrix.png", "roc.png",
                  "per_class.png", "reliability.png"):
@@ -184,10 +181,10 @@ def test_evaluating_training_speakers_says_so_and_earlier_evaluations_are_kept(t
     with pytest.raises(ConfigError, match="already holds an evaluation; replace it with --overwrite"):
         evaluation.evaluate_checkpoint(model, speakers=["7", "8"], progress=False)
     assert {p.name: p.read_bytes() for p in result.folder.iterdir()} == before
-    cli = [sys.executable, "-m", "ser_lib", "evaluate", "--model_path", str(model), "--speakers", "7,8", "--no_progress"]
-    refused = subprocess.run(cli, capture_output=True, text=True, timeout=300)
+    cli = ["evaluate", "--model_path", str(model), "--speakers", "7,8", "--no_progress"]
+    refused = run_cli(*cli)
     assert refused.returncode == 2 and "--overwrite" in refused.stderr and "Traceback" not in refused.stderr
-    replaced = subprocess.run(cli + ["--overwrite"], capture_output=True, text=True, timeout=300)
+    replaced = run_cli(*cli, "--overwrite")
     assert replaced.returncode == 0, replaced.stderr
     clean = evaluation.evaluate_checkpoint(model, progress=False, output_dir=tmp_path / "own")  # its test speaker
     assert "Speaker-independent evaluation of" in (clean.folder / "report.md").read_text()

@@ -16,17 +16,16 @@ from ser_lib.model import SERModel, export
 from ser_lib.model import checkpoint as ckpt_io
 from ser_lib.model.normalizer import InputNormalizer
 from ser_lib.training import TrainConfig
-
-
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "ser_lib", *args], capture_output=True, text=True, timeout=600)
+from conftest import run_cli
 
 
 @pytest.fixture(scope="module")
 def exported(trained_run, tmp_path_factory) -> Path:
-    """The small trained spectrogram model (speaker statistics, descriptors, gender head) exported by the CLI."""
+    """The small trained spectrogram model (speaker statistics, descriptors, gender head) exported by the CLI,
+    in a process of its own (the exporter's chatter includes lines that bypass Python's streams)."""
     out = tmp_path_factory.mktemp("onnx") / "model.onnx"
-    run = _cli("export", "--model_path", str(trained_run / "best_model.pt"), "--format", "onnx", "--output", str(out))
+    run = subprocess.run([sys.executable, "-m", "ser_lib", "export", "--model_path", str(trained_run / "best_model.pt"),
+                          "--format", "onnx", "--output", str(out)], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert "largest probability difference" in run.stdout and "the same top emotion" in run.stdout
     assert "INFO" not in run.stderr and "Warning" not in run.stderr  # the exporter's chatter is hidden
@@ -79,11 +78,11 @@ def test_onnx_file_carries_labels_settings_and_statistics(trained_run, exported)
 
 def test_cli_infer_runs_an_onnx_model(trained_run, exported, corpus8):
     clip = str(sorted((corpus8 / "Actor_08").glob("*.wav"))[3])
-    a = _cli("infer", "--model_path", str(exported), "--input", clip, "--whole")
-    b = _cli("infer", "--model_path", str(trained_run / "best_model.pt"), "--input", clip, "--whole")
+    a = run_cli("infer", "--model_path", str(exported), "--input", clip, "--whole")
+    b = run_cli("infer", "--model_path", str(trained_run / "best_model.pt"), "--input", clip, "--whole")
     assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
     assert a.stdout == b.stdout  # same label, same probabilities to three decimals
-    bad = _cli("infer", "--model_path", str(exported), "--input", clip, "--optimize", "int8")
+    bad = run_cli("infer", "--model_path", str(exported), "--input", clip, "--optimize", "int8")
     assert bad.returncode == 2 and "export --quantize int8" in bad.stderr
 
 

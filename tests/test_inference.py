@@ -1,5 +1,3 @@
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -9,6 +7,7 @@ from ser_lib.data import audio
 from ser_lib.inference import Predictor, StreamingPredictor, StreamSettings
 from ser_lib.inference.streaming import NO_SPEECH
 from ser_lib.inference.vad import EnergyGate
+from conftest import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +131,7 @@ def test_int8_quantisation_keeps_predictions(trained_run, tiny_backbone, corpus8
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "ser_lib", "infer", *args], capture_output=True, text=True,
-                          timeout=300)
+    return run_cli("infer", *args)
 
 
 def test_cli_whole_file_and_timeline(trained_run, speech_file):

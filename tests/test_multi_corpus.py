@@ -1,7 +1,5 @@
 """Training on several corpora at once, holding one out, and evaluating a model on another corpus."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -10,7 +8,7 @@ import corpus_fixtures as fx
 from ser_lib import training
 from ser_lib.errors import SplitError
 from ser_lib.reports import evaluation
-from conftest import small_train_config
+from conftest import run_cli, small_train_config
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +70,8 @@ def test_a_held_out_corpus_is_the_test_set_and_another_corpus_is_scored_on_share
 
 
 def test_cli_evaluate_on_another_corpus_and_a_corpus_with_no_shared_class(trained_run, tmp_path, cremad):
-    run = subprocess.run([sys.executable, "-m", "ser_lib", "evaluate", "--model_path", str(trained_run),
-                          "--dataset", f"cremad={cremad}", "--adapt", "none", "--no_progress"],
-                         capture_output=True, text=True, timeout=300)
+    run = run_cli("evaluate", "--model_path", str(trained_run), "--dataset", f"cremad={cremad}", "--adapt", "none",
+                  "--no_progress")
     assert run.returncode == 0, run.stderr
     assert "4 classes" in run.stdout and "cold start: UAR" in run.stdout and "adapted: UAR" in run.stdout
     metrics = json.loads((trained_run / "evaluation-cremad" / "metrics.json").read_text())
@@ -83,8 +80,7 @@ def test_cli_evaluate_on_another_corpus_and_a_corpus_with_no_shared_class(traine
     odd = tmp_path / "odd"
     fx.tone(odd / "calm" / "a.wav", "calm")
     fx.tone(odd / "surprised" / "b.wav", "surprised")
-    run = subprocess.run([sys.executable, "-m", "ser_lib", "evaluate", "--model_path", str(trained_run),
-                          "--dataset", f"folder={odd}", "--no_progress"], capture_output=True, text=True, timeout=300)
+    run = run_cli("evaluate", "--model_path", str(trained_run), "--dataset", f"folder={odd}", "--no_progress")
     assert run.returncode == 2 and "share 0 class(es)" in run.stderr and "Traceback" not in run.stderr
 
 

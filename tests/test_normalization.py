@@ -7,7 +7,7 @@ from ser_lib import training
 from ser_lib.data import audio
 from ser_lib.inference import Predictor, StreamingPredictor
 from ser_lib.model import normalizer
-from conftest import small_train_config
+from conftest import run_cli, small_train_config
 
 
 def test_running_stats_match_numpy():
@@ -101,8 +101,6 @@ def test_stream_builds_running_statistics(speaker_norm_run, corpus8):
 
 
 def test_cli_infer_adapts_to_the_speaker_of_given_clips(speaker_norm_run, corpus8):
-    import subprocess
-    import sys
 
     model = str(speaker_norm_run / "best_model.pt")
     files = sorted(str(f) for f in (corpus8 / "Actor_08").glob("03-01-0[1345]-*.wav"))
@@ -111,8 +109,7 @@ def test_cli_infer_adapts_to_the_speaker_of_given_clips(speaker_norm_run, corpus
     probs = expected.predict_file(files[0]).as_dict()
 
     def infer(*extra):
-        return subprocess.run([sys.executable, "-m", "ser_lib", "infer", "--model_path", model, "--input", files[0],
-                               "--whole", "--device", "cpu", *extra], capture_output=True, text=True)
+        return run_cli("infer", "--model_path", model, "--input", files[0], "--whole", "--device", "cpu", *extra)
 
     adapted = infer("--adapt", *files)
     assert adapted.returncode == 0, adapted.stderr

@@ -1,6 +1,4 @@
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +8,7 @@ from ser_lib.data.corpora import ravdess
 from ser_lib.errors import DatasetError, SplitError
 
 RAVDESS = corpora.get("ravdess")
-from conftest import write_tone
+from conftest import run_cli, write_tone
 
 
 def test_parse_decodes_every_field():
@@ -130,19 +128,16 @@ def test_song_files_are_kept_when_asked(messy_root):
 
 
 def test_cli_index_prints_summary_and_problems(messy_root):
-    run = subprocess.run([sys.executable, "-m", "ser_lib", "index", "--dataset_root", str(messy_root)],
-                         capture_output=True, text=True)
+    run = run_cli("index", "--dataset_root", str(messy_root))
     assert run.returncode == 0, run.stderr
     assert "118 clips" in run.stdout and "2 speakers (ravdess 2; 1 male, 1 female, 0 unknown)" in run.stdout
     assert "7 problems" in run.stdout and "[actor_mismatch]" in run.stdout
-    strict = subprocess.run([sys.executable, "-m", "ser_lib", "index", "--dataset_root", str(messy_root),
-                             "--strict"], capture_output=True, text=True)
+    strict = run_cli("index", "--dataset_root", str(messy_root), "--strict")
     assert strict.returncode == 1
 
 
 def test_cli_index_missing_root_is_a_message_not_a_traceback(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "ser_lib", "index", "--dataset_root", str(tmp_path / "x")],
-                         capture_output=True, text=True)
+    run = run_cli("index", "--dataset_root", str(tmp_path / "x"))
     assert run.returncode == 2
     assert run.stderr.startswith("error: dataset root") and "Traceback" not in run.stderr
 

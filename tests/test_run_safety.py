@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from ser_lib import training
@@ -35,9 +36,10 @@ def test_a_second_run_into_a_used_folder_is_refused_and_changes_nothing(corpus8,
     assert (out / "fold1_backup" / "last.pt").read_bytes() == b"a copy kept by hand"
 
 
-def test_the_manifest_says_running_then_interrupted_and_resume_adds_up_the_time(corpus8, tmp_path, interrupted):
+def test_the_manifest_says_running_then_interrupted_and_resume_adds_up_the_time(corpus8, tmp_path, interrupted,
+                                                                                  trained_run):
     out = tmp_path / "run"
-    config = small_train_config(corpus8, out, epochs=3)
+    config = small_train_config(corpus8, out, epochs=3, average_epochs=0.0)  # no average: the raw weights resumed
     interrupted(config, 1)
     stopped = json.loads((out / "manifest.json").read_text())
     assert stopped["status"] == "interrupted" and stopped["epochs_run"] == 1
@@ -48,6 +50,10 @@ def test_the_manifest_says_running_then_interrupted_and_resume_adds_up_the_time(
     assert done["status"] == "finished" and done["epochs_run"] == 3 and len(done["sessions"]) == 2
     assert done["wall_seconds"] == pytest.approx(sum(s["seconds"] for s in done["sessions"]), abs=0.2)
     assert done["sessions"][0]["seconds"] == pytest.approx(stopped["wall_seconds"], abs=0.2)
+    # as if never interrupted: trained_run is the same configuration in one go (its average, 3 epochs long, is
+    # never saved in a 3-epoch run: tests/test_averaging.py)
+    whole, resumed = (pd.read_csv(folder / "history.csv").drop(columns="seconds") for folder in (trained_run, out))
+    pd.testing.assert_frame_equal(whole, resumed, atol=1e-5, rtol=1e-4)
 
 
 def test_resume_refuses_options_that_change_the_run_and_records_harmless_ones(corpus8, tmp_path, interrupted):

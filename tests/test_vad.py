@@ -10,6 +10,7 @@ from ser_lib.data import audio, noise, synth
 from ser_lib.errors import ConfigError
 from ser_lib.inference import vad
 from ser_lib.inference.vad import EnergyGate, SileroGate, make_gate
+from conftest import run_cli
 
 SR = 16000
 HOP = SR // 2
@@ -189,11 +190,9 @@ def test_cli_infer_takes_the_gate(trained_run, synthetic_clips, tmp_path):
     sf.write(str(path), _session(synthetic_clips[:2], np.random.default_rng(4)), SR)
     model = str(trained_run / "best_model.pt")
     for gate in ("energy", "silero"):
-        run = subprocess.run([sys.executable, "-m", "ser_lib", "infer", "--model_path", model, "--input", str(path),
-                              "--vad", gate], capture_output=True, text=True, timeout=300)
+        run = run_cli("infer", "--model_path", model, "--input", str(path), "--vad", gate)
         assert run.returncode == 0, run.stderr
         lines = run.stdout.strip().splitlines()
         assert "no speech" in lines[0] and any("no speech" not in line for line in lines)
-    bad = subprocess.run([sys.executable, "-m", "ser_lib", "infer", "--model_path", model, "--input", str(path),
-                          "--vad", "webrtc"], capture_output=True, text=True, timeout=300)
+    bad = run_cli("infer", "--model_path", model, "--input", str(path), "--vad", "webrtc")
     assert bad.returncode == 2 and "--vad" in bad.stderr
