@@ -7,6 +7,7 @@ import pytest
 import corpus_fixtures as fx
 from ser_lib import training
 from ser_lib.errors import SplitError
+from ser_lib.model import checkpoint
 from ser_lib.reports import evaluation
 from conftest import run_cli, small_train_config
 
@@ -28,6 +29,9 @@ def test_kfold_over_two_corpora(corpus8, cremad, tmp_path):
     split = manifest["split"]
     assert not set(split["train"]) & set(split["test"]) and not set(split["val"]) & set(split["test"])
     assert any(s.startswith("cremad:") for s in split["val"]) and any(s.startswith("ravdess:") for s in split["val"])
+    # each training corpus's own statistics stand in for a new voice of it (--corpus_stats)
+    assert set(checkpoint.load(tmp_path / "cv" / "fold1" / "best_model.pt").normalizer.corpus_stats) == {
+        "ravdess", "cremad"}
 
 
 def test_an_emotion_a_corpus_lacks_is_learnt_from_the_other_with_a_warning(corpus8, cremad, tmp_path, caplog):
@@ -50,6 +54,7 @@ def test_a_held_out_corpus_is_the_test_set_and_another_corpus_is_scored_on_share
     result = training.train(small_train_config(corpus8, run, dataset=(f"cremad={cremad}",), emotion_subset="basic4",
                                                test_corpus="cremad", quick=True))
     assert result["split"] == "test-cremad" and all(s.startswith("cremad:") for s in result["test_speakers"])
+    assert not checkpoint.load(run / "best_model.pt").normalizer.corpus_stats  # trained on one corpus: pooled
     # the RAVDESS-layout model of the session evaluated on CREMA-D, which has no calm nor surprise: the 8
     # classes of a model meet 6 emotions, scored over the ones they share
     model = run / "best_model.pt"

@@ -20,6 +20,42 @@ def test_running_stats_match_numpy():
     np.testing.assert_allclose(stats.std, rows.std(0), rtol=1e-10)
 
 
+def test_a_voice_of_a_training_corpus_starts_from_that_corpus_statistics():
+    from ser_lib.data.audio import AudioSettings
+    from ser_lib.data.features import MelSettings
+
+    rng = np.random.default_rng(0)
+    loud, quiet, other = ([level * rng.standard_normal(16000).astype(np.float32) for _ in range(4)]
+                          for level in (0.3, 0.01, 0.1))
+    waves, names = loud + quiet + other[:2], ["ravdess"] * 4 + ["cremad"] * 4 + ["folder"] * 2
+    settings = dict(mel_settings=MelSettings(), audio=AudioSettings(), speaker_norm=True, spectrogram=True,
+                    descriptors=False)
+    fitted = normalizer.InputNormalizer.fit(waves, [""] * 10, corpora=names, **settings)
+    assert set(fitted.corpus_stats) == {"ravdess", "cremad"}  # any folder of recordings: the pooled statistics
+    pooled = normalizer.InputNormalizer.fit(waves, [""] * 10, **settings)
+    assert not pooled.corpus_stats and np.allclose(fitted.mel.mean, pooled.mel.mean)
+    alone = normalizer.InputNormalizer.fit(quiet, [""] * 4, **settings)
+    np.testing.assert_allclose(fitted.training_stats("cremad").mel.mean, alone.mel.mean, rtol=1e-6)
+    assert fitted.training_stats("cremad").mel.mean.mean() < fitted.mel.mean.mean() - 2  # far from the pooled
+    # the cold start: each clip its corpus's statistics; another corpus, or none named, the pooled ones
+    cold = fitted.inputs(waves + other[2:], [""] * 12, ["s"] * 12, adapt=False, corpora=names + ["tess"] * 2)
+    assert np.allclose(cold["mel_mean"][0], fitted.training_stats("ravdess").mel.mean)
+    assert np.allclose(cold["mel_mean"][4], alone.mel.mean)
+    assert all(np.allclose(cold["mel_mean"][k], fitted.mel.mean) for k in (8, 10))
+    assert np.allclose(fitted.clip_inputs(quiet[0])["mel_mean"], fitted.mel.mean)
+    # a voice heard briefly is shrunk towards its corpus's statistics
+    heard = {corpus: fitted.new_speaker(corpus) for corpus in ("cremad", None)}
+    for speaker in heard.values():
+        speaker.update(quiet[0][:4000])
+    assert np.abs(heard["cremad"].mel_stats().mean - alone.mel.mean).mean() < \
+        np.abs(heard[None].mel_stats().mean - alone.mel.mean).mean()
+    # kept in the checkpoint; a model without speaker statistics uses the pooled ones only
+    again = normalizer.InputNormalizer.from_dict(fitted.to_dict(), MelSettings(), AudioSettings())
+    np.testing.assert_allclose(again.training_stats("ravdess").mel.std, fitted.training_stats("ravdess").mel.std)
+    plain = normalizer.InputNormalizer.fit(waves, [""] * 10, corpora=names, **{**settings, "speaker_norm": False})
+    assert np.allclose(plain.clip_inputs(quiet[0], corpus="cremad")["mel_mean"], plain.mel.mean)
+
+
 def test_normalize_by_speaker_uses_each_speakers_own_rows():
     table = np.array([[1.0, 10], [3, 30], [100, 0], [300, 2]])
     out = normalizer.normalize_by_speaker(table, [1, 1, 2, 2])

@@ -139,6 +139,7 @@ def test_a_run_saved_before_an_option_existed_resumes_only_with_what_it_did():
     saved = {k: v for k, v in TrainConfig().to_dict().items() if k not in BEFORE_OPTION}
     changes = TrainConfig().changes_from(saved)
     assert changes == {"trim_floor_db": (None, 12.0), "cold_start_noise": (0.0, 0.5), "bucket_by_length": (False, True),
-                       "average_epochs": (0.0, 3.0)}  # the average refused, not a missing raw_state_dict
-    old = TrainConfig(trim_floor_db=None, cold_start_noise=0.0, bucket_by_length=False, average_epochs=0.0)
+                       "average_epochs": (0.0, 3.0), "corpus_stats": (False, True)}  # not a missing raw_state_dict
+    old = TrainConfig(trim_floor_db=None, cold_start_noise=0.0, bucket_by_length=False, average_epochs=0.0,
+                      corpus_stats=False)
     assert old.changes_from(saved) == {}

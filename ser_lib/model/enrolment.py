@@ -3,7 +3,8 @@
 A model with per-speaker normalisation needs some unlabelled audio of the speaker. How much, and of
 what kind, changes its accuracy, and a user of the live demo gives far less than a corpus does:
 
-* ``none`` - the cold start: nothing of the speaker (the training data's statistics);
+* ``none`` - the cold start: nothing of the speaker (the training data's statistics, those of the
+  speaker's corpus for a model trained on several);
 * ``all`` - every clip of the speaker in the evaluation, the clip being classified included (the
   transductive protocol of most published per-speaker normalisation results);
 * ``K`` (a positive integer) - K clips of the speaker drawn at random (seeded), never the clip being

@@ -6,7 +6,10 @@ speaker's own audio. With ``speaker_norm`` the model's inputs (log-mel bands and
 are z-normalised with statistics of the speaker's own clips: a training speaker with theirs, a test
 speaker with his or hers (unlabelled), and a live stream with running statistics of what it has
 heard so far. Without it, or until enough of a new speaker has been heard, the training data's
-statistics stand in. Results that use speaker statistics are reported apart from plain ones.
+statistics stand in: for a model trained on several corpora, those of the clip's own corpus when it
+is one of them (RAVDESS and CREMA-D were recorded differently, and their pooled statistics fit
+neither), else the pooled ones (another corpus, a microphone). Results that use speaker statistics
+are reported apart from plain ones.
 
 :class:`InputNormalizer` is fitted on the training clips, travels in the checkpoint, and is the only
 code that reads the ``speaker_norm`` setting. It produces the model's extra inputs for a batch of
@@ -49,6 +52,8 @@ GLOBAL_MEL_CLIPS = 400
 #: and left it unchanged with all of a speaker's clips.
 PRIOR_FRAMES = 600
 PRIOR_CLIPS = 5
+#: Corpora too generic to have statistics of their own: ``folder`` is any folder of recordings.
+POOLED_ONLY = ("folder",)
 
 
 @dataclass
@@ -144,8 +149,9 @@ class SpeakerStatistics:
     """
 
     def __init__(self, normalizer: "InputNormalizer", prior_frames: float = PRIOR_FRAMES,
-                 prior_clips: float = PRIOR_CLIPS):
+                 prior_clips: float = PRIOR_CLIPS, corpus: str | None = None):
         self.normalizer = normalizer
+        self.prior = normalizer.training_stats(corpus)
         self.prior_frames, self.prior_clips = prior_frames, prior_clips
         self.mel = RunningStats(normalizer.mel_settings.n_mels)
         self.descriptors = RunningStats(len(normalizer.descriptor_names))
@@ -165,13 +171,13 @@ class SpeakerStatistics:
 
     def mel_stats(self) -> Stats:
         if self.mel.count == 0:
-            return self.normalizer.mel
-        return blend(self.mel.mel_stats(), self.normalizer.mel, self.mel.count, self.prior_frames)
+            return self.prior.mel
+        return blend(self.mel.mel_stats(), self.prior.mel, self.mel.count, self.prior_frames)
 
     def descriptor_stats(self) -> Stats:
         if self.descriptors.count == 0:
-            return self.normalizer.descriptors
-        return blend(self.descriptors.descriptor_stats(), self.normalizer.descriptors, self.descriptors.count,
+            return self.prior.descriptors
+        return blend(self.descriptors.descriptor_stats(), self.prior.descriptors, self.descriptors.count,
                      self.prior_clips)
 
 
@@ -193,6 +199,22 @@ def _egemaps_version(descriptor_set: str) -> dict[str, str]:
 
 
 @dataclass
+class TrainingStats:
+    """The training data's statistics (all of it, or one corpus of it): log-mel and descriptors."""
+
+    mel: Stats | None
+    descriptors: Stats | None
+
+    def to_dict(self) -> dict:
+        return {"mel": self.mel.to_dict() if self.mel else None,
+                "descriptors": self.descriptors.to_dict() if self.descriptors else None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainingStats":
+        return cls(*(Stats.from_dict(data[key]) if data.get(key) else None for key in ("mel", "descriptors")))
+
+
+@dataclass
 class InputNormalizer:
     """The model's extra inputs (``mel_mean``, ``mel_std``, ``descriptors``) and their statistics.
 
@@ -200,7 +222,8 @@ class InputNormalizer:
     spectrogram branch or without descriptors). ``mel_settings`` and ``audio`` come from the model
     config and the checkpoint's audio settings and are not stored twice. ``descriptor_version`` is the
     :func:`~ser_lib.data.features.clip_statistics` version the model was trained with,
-    ``descriptor_set`` which descriptors (``ser``, ``egemaps`` or both).
+    ``descriptor_set`` which descriptors (``ser``, ``egemaps`` or both). ``corpus_stats``: for a model
+    trained on several corpora, each one's own statistics (:meth:`training_stats`).
     """
 
     speaker_norm: bool
@@ -211,30 +234,47 @@ class InputNormalizer:
     descriptor_names: tuple[str, ...] = ()
     descriptor_version: int = DESCRIPTOR_VERSION
     descriptor_set: str = "ser"
+    corpus_stats: dict[str, TrainingStats] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._front_end = LogMel(self.mel_settings)
+
+    def training_stats(self, corpus: str | None = None) -> TrainingStats:
+        """The statistics that stand in for a speaker's: ``corpus``'s own when the model has them, else
+        the whole training data's."""
+        return self.corpus_stats.get(corpus) or TrainingStats(self.mel, self.descriptors)
 
     # -- fitting and storing -----------------------------------------------------------------------
     @classmethod
     def fit(cls, waves: Sequence[np.ndarray], paths: Sequence[str], *, mel_settings: MelSettings,
             audio: AudioSettings, speaker_norm: bool, spectrogram: bool, descriptors: bool,
-            descriptor_set: str = "ser", descriptor_version: int = DESCRIPTOR_VERSION) -> "InputNormalizer":
-        """Fit the training data's statistics on prepared (trimmed) training clips."""
+            descriptor_set: str = "ser", descriptor_version: int = DESCRIPTOR_VERSION,
+            corpora: Sequence[str] | None = None) -> "InputNormalizer":
+        """Fit the training data's statistics on prepared (trimmed) training clips; with the clips'
+        ``corpora``, when there are several, each corpus's too (but :data:`POOLED_ONLY`)."""
         empty = cls(speaker_norm, None, None, mel_settings, audio)
-        mel = desc = None
-        if spectrogram:
-            running = RunningStats(mel_settings.n_mels)
-            for wave in list(waves)[:: max(1, len(waves) // GLOBAL_MEL_CLIPS)]:
-                running.update(empty.log_mel_frames(wave))
-            mel = running.mel_stats()
-        if descriptors:
-            running = RunningStats(len(descriptor_names(descriptor_set)))
-            running.update(descriptor_matrix(paths, waves, audio, version=descriptor_version,
-                                             descriptor_set=descriptor_set))
-            desc = running.descriptor_stats()
-        return cls(speaker_norm, mel, desc, mel_settings, audio,
-                   descriptor_names(descriptor_set) if descriptors else (), descriptor_version, descriptor_set)
+        table = (descriptor_matrix(paths, waves, audio, version=descriptor_version, descriptor_set=descriptor_set)
+                 if descriptors else None)
+
+        def stats(rows: np.ndarray) -> TrainingStats:
+            mel = desc = None
+            if spectrogram:
+                running = RunningStats(mel_settings.n_mels)
+                for k in rows[:: max(1, len(rows) // GLOBAL_MEL_CLIPS)]:
+                    running.update(empty.log_mel_frames(waves[k]))
+                mel = running.mel_stats()
+            if table is not None:
+                running = RunningStats(table.shape[1])
+                running.update(table[rows])
+                desc = running.descriptor_stats()
+            return TrainingStats(mel, desc)
+
+        pooled = stats(np.arange(len(waves)))
+        names = np.asarray(corpora if corpora is not None else [""] * len(waves))
+        own = {str(c): stats(np.flatnonzero(names == c)) for c in np.unique(names) if c not in POOLED_ONLY} \
+            if len(np.unique(names)) > 1 else {}
+        return cls(speaker_norm, pooled.mel, pooled.descriptors, mel_settings, audio,
+                   descriptor_names(descriptor_set) if descriptors else (), descriptor_version, descriptor_set, own)
 
     @classmethod
     def untrained(cls, mel_settings: MelSettings, audio: AudioSettings, *, spectrogram: bool = True,
@@ -251,7 +291,9 @@ class InputNormalizer:
         return {"speaker_norm": self.speaker_norm, "mel": self.mel.to_dict() if self.mel else None,
                 "descriptors": self.descriptors.to_dict() if self.descriptors else None,
                 "descriptor_names": list(self.descriptor_names), "descriptor_version": self.descriptor_version,
-                "descriptor_set": self.descriptor_set, **_egemaps_version(self.descriptor_set)}
+                "descriptor_set": self.descriptor_set, **_egemaps_version(self.descriptor_set),
+                **({"corpus_stats": {name: stats.to_dict() for name, stats in self.corpus_stats.items()}}
+                   if self.corpus_stats else {})}
 
     @classmethod
     def from_dict(cls, data: dict, mel_settings: MelSettings, audio: AudioSettings) -> "InputNormalizer":
@@ -273,7 +315,8 @@ class InputNormalizer:
                                   f"computes (versions {', '.join(map(str, DESCRIPTOR_VERSIONS))}): update ser_lib")
         return cls(bool(data["speaker_norm"]), Stats.from_dict(data["mel"]) if data.get("mel") else None,
                    Stats.from_dict(data["descriptors"]) if data.get("descriptors") else None,
-                   mel_settings, audio, names, version, descriptor_set)
+                   mel_settings, audio, names, version, descriptor_set,
+                   {name: TrainingStats.from_dict(stats) for name, stats in (data.get("corpus_stats") or {}).items()})
 
     # -- features ----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -288,41 +331,46 @@ class InputNormalizer:
         return clip_descriptors(wave, self.audio, self.descriptor_version, self.descriptor_set)
 
     # -- inputs ------------------------------------------------------------------------------------
-    def new_speaker(self) -> SpeakerStatistics:
-        """Empty running statistics for a new speaker (the training data's until some audio is heard)."""
-        return SpeakerStatistics(self)
+    def new_speaker(self, corpus: str | None = None) -> SpeakerStatistics:
+        """Empty running statistics for a new speaker (the training data's until some audio is heard:
+        ``corpus``'s, when the model has statistics of it)."""
+        return SpeakerStatistics(self, corpus=corpus)
 
     def check_adaptable(self) -> None:
         if not self.speaker_norm:
             raise ConfigError("this model was trained without speaker normalisation: nothing to adapt")
 
     def clip_inputs(self, wave: np.ndarray, speaker: SpeakerStatistics | None = None,
-                    described: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                    described: np.ndarray | None = None, corpus: str | None = None) -> dict[str, np.ndarray]:
         """The extra inputs of one prepared clip, with ``speaker``'s statistics when the model uses
-        them (``described``: its raw descriptors, when already computed)."""
+        them, else the training data's (``corpus``'s when it has them; ``described``: its raw
+        descriptors, when already computed)."""
         own = speaker if self.speaker_norm else None
+        prior = self.training_stats(corpus if self.speaker_norm else None)
         inputs: dict[str, np.ndarray] = {}
         if self.mel is not None:
-            stats = own.mel_stats() if own is not None else self.mel
+            stats = own.mel_stats() if own is not None else prior.mel
             inputs["mel_mean"], inputs["mel_std"] = stats.mean, stats.std
         if self.descriptors is not None:
-            stats = own.descriptor_stats() if own is not None else self.descriptors
+            stats = own.descriptor_stats() if own is not None else prior.descriptors
             inputs["descriptors"] = stats.normalize(self.describe(wave) if described is None else described)
         return inputs
 
     def inputs(self, waves: Sequence[np.ndarray], paths: Sequence[str], speakers: Sequence,
                adapt: bool = True, enrolment: Sequence[Sequence[int]] | None = None,
-               tag: dict | None = None) -> dict[str, np.ndarray]:
+               tag: dict | None = None, corpora: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """The extra inputs of many prepared clips (one row per clip). With ``speaker_norm`` each
         clip is normalised with its speaker's statistics (no labels): by default from all of that
         speaker's clips here; with ``enrolment``, from the clips at ``enrolment[k]`` for clip ``k``
         (shrunk towards the training data's, as :class:`SpeakerStatistics` does). ``adapt=False``
-        is the cold start: the training data's statistics for everyone. ``tag`` marks waves that are
-        not the files' own in the descriptor cache (:func:`~ser_lib.data.features.descriptor_matrix`)."""
+        is the cold start: the training data's statistics for everyone (each clip's corpus's, given
+        ``corpora``, when the model has them). ``tag`` marks waves that are not the files' own in the
+        descriptor cache (:func:`~ser_lib.data.features.descriptor_matrix`)."""
         table = (descriptor_matrix(paths, waves, self.audio, version=self.descriptor_version,
                                    descriptor_set=self.descriptor_set, tag=tag)
                  if self.descriptors is not None else None)
         described = (lambda k: None) if table is None else (lambda k: table[k])  # noqa: E731
+        corpus = (lambda k: None) if corpora is None else (lambda k: corpora[k])  # noqa: E731
         heard: list[SpeakerStatistics | None] = [None] * len(waves)
         if self.speaker_norm and adapt:
             if enrolment is None:
@@ -331,19 +379,20 @@ class InputNormalizer:
                     groups.setdefault(speaker, []).append(k)
                 enrolment = [groups[speaker] for speaker in speakers]
             frames: dict[int, RunningStats] = {}  # each enrolled clip's log-mel statistics, computed once
-            built: dict[tuple[int, ...], SpeakerStatistics] = {}
+            built: dict[tuple, SpeakerStatistics] = {}
             for k, members in enumerate(enrolment):
                 members = tuple(sorted(members))
-                if members not in built:
-                    built[members] = self._enrolled(members, waves, frames, described)
-                heard[k] = built[members]
-        rows = [self.clip_inputs(wave, heard[k], described(k)) for k, wave in enumerate(waves)]
+                if (members, corpus(k)) not in built:
+                    built[members, corpus(k)] = self._enrolled(members, waves, frames, described, corpus(k))
+                heard[k] = built[members, corpus(k)]
+        rows = [self.clip_inputs(wave, heard[k], described(k), corpus(k)) for k, wave in enumerate(waves)]
         return {key: np.stack([row[key] for row in rows]) for key in (rows[0] if rows else {})}
 
     def _enrolled(self, members: tuple[int, ...], waves: Sequence[np.ndarray], frames: dict[int, RunningStats],
-                  described) -> SpeakerStatistics:
-        """A speaker's statistics from the clips at ``members`` (their log-mel statistics cached in ``frames``)."""
-        speaker = self.new_speaker()
+                  described, corpus: str | None) -> SpeakerStatistics:
+        """A speaker's statistics from the clips at ``members`` (their log-mel statistics cached in ``frames``),
+        shrunk towards ``corpus``'s training statistics."""
+        speaker = self.new_speaker(corpus)
         for k in members:
             if self.mel is not None and len(waves[k]) >= self.mel_settings.n_fft:
                 if k not in frames:

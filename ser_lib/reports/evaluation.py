@@ -77,7 +77,8 @@ def predict_checkpoint(loaded: ckpt_io.Checkpoint, clips: pd.DataFrame, batch_si
     results = {}
     for protocol in adapt:
         inputs = loaded.normalizer.inputs(waves, clips["path"].tolist(), clips["speaker"].tolist(),
-                                          adapt=not protocol.cold, enrolment=protocol.draw(clips))
+                                          adapt=not protocol.cold, enrolment=protocol.draw(clips),
+                                          corpora=clips["corpus"].tolist() if "corpus" in clips else None)
         dataset = ClipDataset(clips, waves, y_true, loaded.audio, train=False, inputs=inputs)
         out = predict_dataset(loaded.model.to(device), dataset, batch_size, device, progress=progress)
         probs = out["probs"][np.argsort(out["index"])][:, columns]

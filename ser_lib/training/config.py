@@ -31,7 +31,7 @@ START_OPTIONS: tuple[str, ...] = ("resume", "overwrite", "output_dir")
 #: What a run saved before an option existed did, for options whose default changed what runs compute
 #: (so such a run resumes only with that value, never silently with the new one).
 BEFORE_OPTION: dict[str, object] = {"trim_floor_db": None, "cold_start_noise": 0.0, "bucket_by_length": False,
-                                    "average_epochs": 0.0}
+                                    "average_epochs": 0.0, "corpus_stats": False}
 
 
 def option(default, help: str, **extra):
@@ -84,6 +84,9 @@ class TrainConfig:
     cold_start_noise: float = option(0.5, "this share of the cold-start clips is described from a noisy copy (white "
                                           "or pink noise in the --augment_snr_db range): another room's noise floor "
                                           "shifts the descriptors, as another corpus does")
+    corpus_stats: bool = option(True, "with --speaker_norm and several --dataset: the training data's statistics "
+                                      "are each corpus's own for its clips (training and test), the pooled ones "
+                                      "for a voice of another corpus or a microphone")
     enrolment_rate: float = option(0.0, "with --speaker_norm: this fraction of training clips (drawn each epoch) "
                                         "gets statistics of a few other clips of their speaker instead (1, 3 or 10 "
                                         "at random, or the neutral ones), as a voice heard briefly does")

@@ -176,9 +176,10 @@ class SplitRun:
             [data.waves[i] for i in train_idx], [paths_[i] for i in train_idx], mel_settings=self.model.config.mel,
             audio=config.audio_settings(), speaker_norm=config.speaker_norm, spectrogram=config.spectrogram,
             descriptors=config.descriptors, descriptor_set=config.descriptor_set,
-            descriptor_version=config.descriptor_version)
+            descriptor_version=config.descriptor_version,
+            corpora=data.clips["corpus"].iloc[train_idx].tolist() if config.corpus_stats else None)
         speakers = data.clips["speaker"].tolist()
-        inputs = self.normalizer.inputs(data.waves, paths_, speakers)
+        inputs = self.normalizer.inputs(data.waves, paths_, speakers, corpora=data.clips["corpus"].tolist())
         variants = self._variants(paths_, speakers) if config.speaker_norm else []
         states_cache = self._states_cache()
         self.sets = {name: self._dataset(name, inputs, states_cache, variants) for name in ("train", "val", "test")
@@ -211,17 +212,19 @@ class SplitRun:
         cold start (``cold_start_rate``) and a few clips of the speaker (``enrolment_rate``, split evenly
         over :data:`~ser_lib.model.enrolment.TRAINING_ENROLMENTS`, drawn with the run's seed)."""
         config, waves = self.config, self.data.waves
+        corpora = self.data.clips["corpus"].tolist()
         variants = []
         if config.cold_start_rate > 0:
             snr = config.augment_settings.snr_db  # noisy copies only matter to descriptors
             noisy = config.cold_start_noise if self.normalizer.descriptors is not None and snr else 0.0
-            cold = self.normalizer.inputs(waves, paths_, speakers, adapt=False)
+            cold = self.normalizer.inputs(waves, paths_, speakers, adapt=False, corpora=corpora)
             variants.append((config.cold_start_rate * (1 - noisy), cold))
             if noisy > 0:  # copies of the training clips only: the variants serve training
                 rows = self.parts["train"]
                 copies = [noisy_copy(waves[i], paths_[i], snr, config.seed) for i in rows]
                 described = self.normalizer.inputs(copies, [paths_[i] for i in rows], [speakers[i] for i in rows],
-                                                   adapt=False, tag={"noisy_copy": [*snr, config.seed]})
+                                                   adapt=False, tag={"noisy_copy": [*snr, config.seed]},
+                                                   corpora=[corpora[i] for i in rows])
                 alt = {key: values.copy() for key, values in cold.items()}
                 for key, values in described.items():
                     alt[key][rows] = values
@@ -230,7 +233,7 @@ class SplitRun:
             draws = [replace(e, seed=config.seed + e.seed) for e in TRAINING_ENROLMENTS]
             for enrolment in draws:
                 variants.append((config.enrolment_rate / len(draws), self.normalizer.inputs(
-                    waves, paths_, speakers, enrolment=enrolment.draw(self.data.clips))))
+                    waves, paths_, speakers, enrolment=enrolment.draw(self.data.clips), corpora=corpora)))
         return variants
 
     def _dataset(self, name: str, inputs: dict, states_cache, variants: list) -> ClipDataset:
