@@ -115,12 +115,13 @@ def statistics_swap(model_path: str, target: str) -> None:
     shared = [label for label in loaded.labels if label in set(clips["emotion"])]
     y = clips["emotion"].map({label: k for k, label in enumerate(shared)}).to_numpy()
     paths, speakers, norm = clips["path"].tolist(), clips["speaker"].tolist(), loaded.normalizer
-    cold = norm.inputs(waves, paths, speakers, adapt=False)
-    pooled = norm.inputs(waves, paths, ["everyone"] * len(waves))
+    names = clips["corpus"].tolist()  # a model of several corpora starts a voice of one of them from its statistics
+    cold = norm.inputs(waves, paths, speakers, adapt=False, corpora=names)
+    pooled = norm.inputs(waves, paths, ["everyone"] * len(waves), corpora=names)
     mel = ("mel_mean", "mel_std")
     rows = {
         "cold start (training statistics)": cold,
-        "adapted (each speaker's statistics)": norm.inputs(waves, paths, speakers),
+        "adapted (each speaker's statistics)": norm.inputs(waves, paths, speakers, corpora=names),
         "all target clips pooled": pooled,
         "pooled for the log-mel branch only": {**cold, **{k: pooled[k] for k in mel if k in pooled}},
         "pooled for the descriptors only": {**pooled, **{k: cold[k] for k in mel if k in cold}},

@@ -155,6 +155,8 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         print(f"error: --adapt: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
     predictor = Predictor.load(args.model_path, device=args.device, optimize=args.optimize)
+    if args.corpus:
+        predictor.use_corpus(args.corpus)
     if args.adapt:
         predictor.adapt(args.adapt)
         print(f"adapted to the speaker of {len(args.adapt)} clip(s)", file=sys.stderr)
@@ -289,6 +291,8 @@ def _add_infer_command(sub) -> None:
                    help="unlabelled clips of the speaker: learn their statistics first (speaker-normalised models)")
     p.add_argument("--optimize", default="none", choices=["none", "int8"],
                    help="int8: dynamic quantisation of linear layers (CPU)")
+    p.add_argument("--corpus", help="the training corpus the audio comes from (e.g. ravdess): a model trained on "
+                                    "several starts the voice from that corpus's statistics, not the pooled ones")
     p.set_defaults(func=_cmd_infer)
 
 

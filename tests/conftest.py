@@ -59,23 +59,29 @@ def run_cli(*args) -> subprocess.CompletedProcess:
     root.addHandler(handler)  # main()'s logging.basicConfig then leaves the handlers as they are
     root.setLevel(logging.DEBUG if "-v" in args or "--verbose" in args else logging.INFO)
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
-                warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("default")
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            warnings.resetwarnings()  # the interpreter's own filters, not the test run's
+            for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+                warnings.simplefilter("ignore", category, append=True)
+            warnings.showwarning = _show_warning  # where it happens, among the other lines
             try:
                 code = main([str(a) for a in args])
             except SystemExit as exit_:  # argparse: --help and usage errors
                 code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+                if isinstance(exit_.code, str):
+                    print(exit_.code, file=err)
             except Exception:  # noqa: BLE001 - what the interpreter would print
                 traceback.print_exc(file=err)
                 code = 1
-            for w in caught:
-                err.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
     return subprocess.CompletedProcess([sys.executable, "-m", "ser_lib", *map(str, args)], code, out.getvalue(),
                                        err.getvalue())
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def write_tone(path: Path, sr: int = 16000, seconds: float = 0.5, channels: int = 1,

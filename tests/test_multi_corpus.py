@@ -6,7 +6,8 @@ import pytest
 
 import corpus_fixtures as fx
 from ser_lib import training
-from ser_lib.errors import SplitError
+from ser_lib.errors import ConfigError, SplitError
+from ser_lib.inference import Predictor
 from ser_lib.model import checkpoint
 from ser_lib.reports import evaluation
 from conftest import run_cli, small_train_config
@@ -30,8 +31,20 @@ def test_kfold_over_two_corpora(corpus8, cremad, tmp_path):
     assert not set(split["train"]) & set(split["test"]) and not set(split["val"]) & set(split["test"])
     assert any(s.startswith("cremad:") for s in split["val"]) and any(s.startswith("ravdess:") for s in split["val"])
     # each training corpus's own statistics stand in for a new voice of it (--corpus_stats)
-    assert set(checkpoint.load(tmp_path / "cv" / "fold1" / "best_model.pt").normalizer.corpus_stats) == {
-        "ravdess", "cremad"}
+    model = tmp_path / "cv" / "fold1" / "best_model.pt"
+    assert set(checkpoint.load(model).normalizer.corpus_stats) == {"ravdess", "cremad"}
+    result = evaluation.evaluate_checkpoint(model, progress=False)
+    assert "speaker's corpus for cremad, ravdess" in result.metrics["protocols"]["cold_start"]["description"]
+    # `infer --corpus cremad` starts a voice as the evaluation's cold start does; without it, from the pooled ones
+    cold = result.by_protocol["none"]
+    k = int(np.flatnonzero(cold.clips["corpus"].to_numpy() == "cremad")[0])
+    predictor = Predictor.from_checkpoint(model, device="cpu")
+    pooled = predictor.predict_file(cold.clips["path"].iloc[k]).probs
+    predictor.use_corpus("cremad")
+    np.testing.assert_allclose(predictor.predict_file(cold.clips["path"].iloc[k]).probs, cold.probs[k], atol=1e-5)
+    assert not np.allclose(pooled, cold.probs[k], atol=1e-3)
+    with pytest.raises(ConfigError, match="no statistics of 'tess' of its own .it has cremad, ravdess"):
+        predictor.use_corpus("tess")
 
 
 def test_an_emotion_a_corpus_lacks_is_learnt_from_the_other_with_a_warning(corpus8, cremad, tmp_path, caplog):
@@ -87,6 +100,9 @@ def test_cli_evaluate_on_another_corpus_and_a_corpus_with_no_shared_class(traine
     fx.tone(odd / "surprised" / "b.wav", "surprised")
     run = run_cli("evaluate", "--model_path", str(trained_run), "--dataset", f"folder={odd}", "--no_progress")
     assert run.returncode == 2 and "share 0 class(es)" in run.stderr and "Traceback" not in run.stderr
+    run = run_cli("infer", "--model_path", str(trained_run / "best_model.pt"), "--input", str(odd / "calm" / "a.wav"),
+                  "--whole", "--corpus", "ravdess")
+    assert run.returncode == 2 and "it was trained on one corpus" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_unknown_genders_train_without_the_gender_loss_going_wrong(tmp_path):

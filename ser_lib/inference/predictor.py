@@ -50,6 +50,7 @@ class Predictor:
         self.audio = loaded.audio
         self.sample_rate = loaded.audio.sample_rate
         self.normalizer = loaded.normalizer
+        self.corpus: str | None = None
         self.speaker = self.normalizer.new_speaker()
         self.device = device
         self.model = loaded.model.to(device).eval()
@@ -121,7 +122,18 @@ class Predictor:
 
     def new_speaker(self) -> None:
         """Forget the current speaker's statistics (the next voice starts from the training data's)."""
-        self.speaker = self.normalizer.new_speaker()
+        self.speaker = self.normalizer.new_speaker(self.corpus)
+
+    def use_corpus(self, corpus: str) -> None:
+        """Say which training corpus the audio comes from: for a model trained on several, a new voice then
+        starts from that corpus's statistics instead of the pooled ones (as ``evaluate`` does for its clips)."""
+        known = sorted(self.normalizer.corpus_stats)
+        if corpus not in known:
+            raise ConfigError(f"this model has no statistics of {corpus!r} of its own (" + (
+                f"it has {', '.join(known)})" if known else "it was trained on one corpus, or with --no-corpus_stats, "
+                "and uses its training statistics for every voice)"))
+        self.corpus = corpus
+        self.new_speaker()
 
     @torch.inference_mode()
     def forward(self, x: np.ndarray, described: np.ndarray | None = None):

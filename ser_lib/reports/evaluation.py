@@ -192,21 +192,27 @@ def evaluate_checkpoint(model_path: str | Path, datasets: Sequence[Dataset | str
             if other.key not in {p.key for p in protocols}:
                 protocols.append(other)
     predictions = predict_checkpoint(loaded, clips, batch_size, device, progress, protocols)
+    own = sorted(set(loaded.normalizer.corpus_stats) & set(clips["corpus"])) if loaded.normalizer.speaker_norm else []
     pred = predictions[headline.key]
     metrics = write_evaluation(pred, out, model_path=str(model_path), datasets=[str(d) for d in datasets],
                                speakers=wanted, leaked_speakers=leaked, adapt=headline.key, left_out=left_out,
-                               protocols=_protocol_scores(protocols, predictions))
+                               protocols=_protocol_scores(protocols, predictions, own))
     return Evaluation(metrics, pred, out, predictions)
 
 
-def _protocol_scores(protocols: Sequence[Enrolment], predictions: dict[str, Predictions]) -> dict:
-    """UAR, accuracy and macro-F1 under each speaker-statistics protocol that was run, with its description."""
+def _protocol_scores(protocols: Sequence[Enrolment], predictions: dict[str, Predictions],
+                     own_statistics: Sequence[str] = ()) -> dict:
+    """UAR, accuracy and macro-F1 under each speaker-statistics protocol that was run, with its description
+    (the cold start says which corpora's clips started from their own corpus's training statistics)."""
     scores = {}
     for protocol in protocols:
         p = predictions[protocol.key]
         metrics = compute_metrics(p.y_true, p.probs, p.labels)
-        scores[protocol.name] = {"description": protocol.describe(),
-                                 **{k: metrics[k] for k in ("uar", "accuracy", "macro_f1")}}
+        description = protocol.describe()
+        if protocol.cold and own_statistics:
+            description = ("cold start (the training statistics of the speaker's corpus for "
+                           f"{', '.join(own_statistics)}, else the pooled ones: nothing of the speaker)")
+        scores[protocol.name] = {"description": description, **{k: metrics[k] for k in ("uar", "accuracy", "macro_f1")}}
     return scores
 
 

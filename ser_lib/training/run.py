@@ -176,8 +176,9 @@ class SplitRun:
             [data.waves[i] for i in train_idx], [paths_[i] for i in train_idx], mel_settings=self.model.config.mel,
             audio=config.audio_settings(), speaker_norm=config.speaker_norm, spectrogram=config.spectrogram,
             descriptors=config.descriptors, descriptor_set=config.descriptor_set,
-            descriptor_version=config.descriptor_version,
-            corpora=data.clips["corpus"].iloc[train_idx].tolist() if config.corpus_stats else None)
+            descriptor_version=config.descriptor_version,  # each corpus's statistics serve speaker normalisation
+            corpora=data.clips["corpus"].iloc[train_idx].tolist() if config.corpus_stats and config.speaker_norm
+            else None)
         speakers = data.clips["speaker"].tolist()
         inputs = self.normalizer.inputs(data.waves, paths_, speakers, corpora=data.clips["corpus"].tolist())
         variants = self._variants(paths_, speakers) if config.speaker_norm else []
