@@ -34,7 +34,8 @@ def test_kfold_over_two_corpora(corpus8, cremad, tmp_path):
     model = tmp_path / "cv" / "fold1" / "best_model.pt"
     assert set(checkpoint.load(model).normalizer.corpus_stats) == {"ravdess", "cremad"}
     result = evaluation.evaluate_checkpoint(model, progress=False)
-    assert "speaker's corpus for cremad, ravdess" in result.metrics["protocols"]["cold_start"]["description"]
+    for protocol in ("cold_start", "adapted"):
+        assert "speaker's corpus for cremad, ravdess" in result.metrics["protocols"][protocol]["description"]
     # `infer --corpus cremad` starts a voice as the evaluation's cold start does; without it, from the pooled ones
     cold = result.by_protocol["none"]
     k = int(np.flatnonzero(cold.clips["corpus"].to_numpy() == "cremad")[0])

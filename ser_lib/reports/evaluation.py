@@ -203,7 +203,7 @@ def evaluate_checkpoint(model_path: str | Path, datasets: Sequence[Dataset | str
 def _protocol_scores(protocols: Sequence[Enrolment], predictions: dict[str, Predictions],
                      own_statistics: Sequence[str] = ()) -> dict:
     """UAR, accuracy and macro-F1 under each speaker-statistics protocol that was run, with its description
-    (the cold start says which corpora's clips started from their own corpus's training statistics)."""
+    (each says which corpora's clips start from their own corpus's training statistics)."""
     scores = {}
     for protocol in protocols:
         p = predictions[protocol.key]
@@ -212,6 +212,9 @@ def _protocol_scores(protocols: Sequence[Enrolment], predictions: dict[str, Pred
         if protocol.cold and own_statistics:
             description = ("cold start (the training statistics of the speaker's corpus for "
                            f"{', '.join(own_statistics)}, else the pooled ones: nothing of the speaker)")
+        elif own_statistics:
+            description += (f"; shrunk towards the training statistics of the speaker's corpus for "
+                            f"{', '.join(own_statistics)}, else the pooled ones")
         scores[protocol.name] = {"description": description, **{k: metrics[k] for k in ("uar", "accuracy", "macro_f1")}}
     return scores
 
