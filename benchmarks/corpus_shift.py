@@ -8,13 +8,17 @@ Prints, on ``--clips`` clips of each corpus (drawn with a fixed seed):
 
 * how far the speech stands above the room noise (loudest frame minus the 10th-percentile frame, dB)
   and the clip length before and after trimming, by the peak alone and with the noise-floor rule;
+* how loud the speech is, and its long-term spectrum: the level of each octave band against 0.5-1 kHz
+  and the slope over 250 Hz-6 kHz (dB per octave), the microphone's and room's colouring with the voices';
 * the clip descriptors that move most from source to target, in source standard deviations, and how
   closely noise added to the source clips at each ``--snr`` reproduces that shift (correlation over
   all descriptors, mean size);
 * the same shift for descriptors of other versions (``--versions``; version 3 subtracts the noise floor first);
 * the same shift when the speech frames are picked by other rules (``--speech_rules``);
 * with ``--model``: its UAR on every target clip at a cold start, adapted, with the statistics of all
-  target clips pooled (no speaker, no label), and with the pooled statistics in one branch only.
+  target clips pooled (no speaker, no label), with the pooled statistics in one branch only, and at a
+  cold start with groups of the most shifted descriptors held at the training mean (do they cost the
+  transfer, or carry it?).
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from unittest import mock
 
 import numpy as np
 
-from ser_lib.data import audio, corpora, features
+from ser_lib.data import audio, channel, corpora, features
 from ser_lib.data.augment import add_noise
 from ser_lib.data.corpora import Dataset
 from ser_lib.data.dataset import ClipDataset, load_table
@@ -49,6 +53,26 @@ def recording(name: str, waves: list[np.ndarray], sr: int) -> None:
     print(f"{name:<10} speech above the room noise: median {np.median(heights):5.1f} dB (10th percentile "
           f"{np.percentile(heights, 10):5.1f}); seconds: raw {seconds[0]:.2f}, trimmed by the peak "
           f"{seconds[1]:.2f}, with the noise floor {seconds[2]:.2f}")
+
+
+#: Octave bands of the long-term spectrum, in Hz; levels are given against the 500-1000 Hz band.
+BANDS = ((125, 250), (250, 500), (1000, 2000), (2000, 4000), (4000, 8000))
+#: Descriptors the model may hold at the training mean on the target (``--model``): the recording level,
+#: the seconds of speech (the corpus's sentences), and the level contours room noise flattens.
+HELD = {"level": ("rms_mean", "rms_max", "mfcc0_mean"), "seconds of speech": ("active_seconds",),
+        "level contours": ("rms_std", "mfcc0_std", "dmfcc0_std")}
+
+
+def spectrum(name: str, table, clips: int) -> None:
+    """The speech level and long-term average spectrum of a corpus's clips."""
+    prof = channel.profile(table, n=clips)
+    f, ltas = prof.freqs, prof.ltas_db
+    ref = ltas[(f >= 500) & (f < 1000)].mean()
+    sel = (f >= 250) & (f <= 6000)
+    slope = np.polyfit(np.log2(f[sel] / 1000.0), ltas[sel], 1)[0]
+    bands = ", ".join(f"{lo}-{hi} Hz {ltas[(f >= lo) & (f < hi)].mean() - ref:+5.1f}" for lo, hi in BANDS)
+    print(f"{name:<10} speech level: median {np.median(prof.level_db):5.1f} dBFS; spectrum against 0.5-1 kHz: "
+          f"{bands} dB; slope {slope:+.2f} dB per octave")
 
 
 def descriptor_shift(raw_source: list[np.ndarray], source: list[np.ndarray], target: list[np.ndarray],
@@ -126,13 +150,19 @@ def statistics_swap(model_path: str, target: str) -> None:
         "pooled for the log-mel branch only": {**cold, **{k: pooled[k] for k in mel if k in pooled}},
         "pooled for the descriptors only": {**pooled, **{k: cold[k] for k in mel if k in cold}},
     }
+    if "descriptors" in cold:
+        names_ = list(features.descriptor_names(norm.descriptor_set))
+        for group, held in HELD.items():
+            columns_ = [names_.index(name) for name in held if name in names_]
+            rows[f"cold start, {group} held"] = {**cold, "descriptors": cold["descriptors"].copy()}
+            rows[f"cold start, {group} held"]["descriptors"][:, columns_] = 0.0  # normalised: the training mean
     print(f"\n{model_path} on {target} ({len(clips)} clips; UAR over {len(shared)} classes):")
     columns = [loaded.labels.index(label) for label in shared]
     for name, inputs in rows.items():
         out = predict_dataset(loaded.model, ClipDataset(clips, waves, y, loaded.audio, train=False, inputs=inputs),
                               32, "cpu", progress=False)
         probs = out["probs"][np.argsort(out["index"])][:, columns]
-        print(f"  {name:<38} {compute_metrics(y, probs / probs.sum(1, keepdims=True), shared)['uar']:.3f}")
+        print(f"  {name:<42} {compute_metrics(y, probs / probs.sum(1, keepdims=True), shared)['uar']:.3f}")
 
 
 def main() -> None:
@@ -158,10 +188,12 @@ def main() -> None:
     if set(versions) - set(features.DESCRIPTOR_VERSIONS):
         parser.error(f"--versions: this ser_lib computes descriptor versions {features.DESCRIPTOR_VERSIONS}")
     settings = audio.AudioSettings()
-    _, raw_source, source = sample(args.source, args.clips, settings)
-    _, raw_target, target = sample(args.target, args.clips, settings)
+    source_table, raw_source, source = sample(args.source, args.clips, settings)
+    target_table, raw_target, target = sample(args.target, args.clips, settings)
     recording(args.source.split("=")[0], raw_source, settings.sample_rate)
     recording(args.target.split("=")[0], raw_target, settings.sample_rate)
+    spectrum(args.source.split("=")[0], source_table, args.clips)
+    spectrum(args.target.split("=")[0], target_table, args.clips)
     descriptor_shift(raw_source, source, target, [float(s) for s in args.snr.split(",")], settings, versions)
     speech_frame_rules(source, target, rules, settings)
     if args.model:
