@@ -292,7 +292,8 @@ def _add_infer_command(sub) -> None:
     p.add_argument("--optimize", default="none", choices=["none", "int8"],
                    help="int8: dynamic quantisation of linear layers (CPU)")
     p.add_argument("--corpus", help="the training corpus the audio comes from (e.g. ravdess): a model trained on "
-                                    "several starts the voice from that corpus's statistics, not the pooled ones")
+                                    "several corpora starts the voice from that corpus's statistics, not the "
+                                    "pooled ones")
     p.set_defaults(func=_cmd_infer)
 
 

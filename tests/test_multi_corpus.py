@@ -46,6 +46,8 @@ def test_kfold_over_two_corpora(corpus8, cremad, tmp_path):
     assert not np.allclose(pooled, cold.probs[k], atol=1e-3)
     with pytest.raises(ConfigError, match="no statistics of 'tess' of its own .it has cremad, ravdess"):
         predictor.use_corpus("tess")
+    predictor.use_corpus(None)  # back to the pooled statistics
+    np.testing.assert_allclose(predictor.predict_file(cold.clips["path"].iloc[k]).probs, pooled, atol=1e-6)
 
 
 def test_an_emotion_a_corpus_lacks_is_learnt_from_the_other_with_a_warning(corpus8, cremad, tmp_path, caplog):
@@ -101,9 +103,14 @@ def test_cli_evaluate_on_another_corpus_and_a_corpus_with_no_shared_class(traine
     fx.tone(odd / "surprised" / "b.wav", "surprised")
     run = run_cli("evaluate", "--model_path", str(trained_run), "--dataset", f"folder={odd}", "--no_progress")
     assert run.returncode == 2 and "share 0 class(es)" in run.stderr and "Traceback" not in run.stderr
-    run = run_cli("infer", "--model_path", str(trained_run / "best_model.pt"), "--input", str(odd / "calm" / "a.wav"),
-                  "--whole", "--corpus", "ravdess")
-    assert run.returncode == 2 and "it was trained on one corpus" in run.stderr and "Traceback" not in run.stderr
+    # --corpus on a model of one corpus: its own name changes nothing, another is refused with the way out
+    infer = ("infer", "--model_path", str(trained_run / "best_model.pt"), "--input", str(odd / "calm" / "a.wav"),
+             "--whole")
+    plain, named = run_cli(*infer), run_cli(*infer, "--corpus", "ravdess")
+    assert plain.returncode == named.returncode == 0 and named.stdout == plain.stdout
+    run = run_cli(*infer, "--corpus", "cremad")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "it was trained on ravdess with one set of statistics" in run.stderr and "leave out --corpus" in run.stderr
 
 
 def test_unknown_genders_train_without_the_gender_loss_going_wrong(tmp_path):

@@ -121,18 +121,27 @@ class Predictor:
             self.hear(x, self.describe(x))
 
     def new_speaker(self) -> None:
-        """Forget the current speaker's statistics (the next voice starts from the training data's)."""
+        """Forget the current speaker's statistics (the next voice starts from the training statistics:
+        its corpus's, after :meth:`use_corpus`, else the pooled ones)."""
         self.speaker = self.normalizer.new_speaker(self.corpus)
 
-    def use_corpus(self, corpus: str) -> None:
-        """Say which training corpus the audio comes from: for a model trained on several, a new voice then
-        starts from that corpus's statistics instead of the pooled ones (as ``evaluate`` does for its clips)."""
+    def use_corpus(self, corpus: str | None) -> None:
+        """Say which training corpus the audio comes from (None: none of them): for a model trained on
+        several, a new voice then starts from that corpus's statistics instead of the pooled ones (as
+        ``evaluate`` does for its clips). Starts a new speaker: statistics learnt so far are forgotten."""
         known = sorted(self.normalizer.corpus_stats)
-        if corpus not in known:
-            raise ConfigError(f"this model has no statistics of {corpus!r} of its own (" + (
-                f"it has {', '.join(known)})" if known else "it was trained on one corpus, or with --no-corpus_stats, "
-                "and uses its training statistics for every voice)"))
-        self.corpus = corpus
+        trained_on = sorted({str(s).split(":")[0] for s in self.checkpoint.split.get("train", [])})
+        if corpus is not None and corpus not in known and trained_on != [corpus]:
+            if known:
+                why = f"it has {', '.join(known)}"
+            elif not self.normalizer.speaker_norm:
+                why = "it was trained with --no-speaker_norm: every voice gets the same training statistics"
+            else:
+                why = (f"it was trained on {', '.join(trained_on) or 'other data'} with one set of statistics "
+                       "(one corpus, or --no-corpus_stats)")
+            raise ConfigError(f"this model has no statistics of {corpus!r} of its own ({why}); leave out "
+                              "--corpus to start every voice from its training statistics")
+        self.corpus = corpus if corpus in known else None
         self.new_speaker()
 
     @torch.inference_mode()
