@@ -26,6 +26,7 @@ import argparse
 from unittest import mock
 
 import numpy as np
+import pandas as pd
 
 from ser_lib.data import audio, channel, corpora, features
 from ser_lib.data.augment import add_noise
@@ -63,7 +64,7 @@ HELD = {"level": ("rms_mean", "rms_max", "mfcc0_mean"), "seconds of speech": ("a
         "level contours": ("rms_std", "mfcc0_std", "dmfcc0_std")}
 
 
-def spectrum(name: str, table, clips: int) -> None:
+def spectrum(name: str, table: pd.DataFrame, clips: int) -> None:
     """The speech level and long-term average spectrum of a corpus's clips."""
     prof = channel.profile(table, n=clips)
     f, ltas = prof.freqs, prof.ltas_db
@@ -151,11 +152,12 @@ def statistics_swap(model_path: str, target: str) -> None:
         "pooled for the descriptors only": {**pooled, **{k: cold[k] for k in mel if k in cold}},
     }
     if "descriptors" in cold:
-        names_ = list(features.descriptor_names(norm.descriptor_set))
+        model_descriptors = list(features.descriptor_names(norm.descriptor_set))
         for group, held in HELD.items():
-            columns_ = [names_.index(name) for name in held if name in names_]
-            rows[f"cold start, {group} held"] = {**cold, "descriptors": cold["descriptors"].copy()}
-            rows[f"cold start, {group} held"]["descriptors"][:, columns_] = 0.0  # normalised: the training mean
+            at_mean = [model_descriptors.index(name) for name in held if name in model_descriptors]
+            if at_mean:
+                rows[f"cold start, {group} held"] = {**cold, "descriptors": cold["descriptors"].copy()}
+                rows[f"cold start, {group} held"]["descriptors"][:, at_mean] = 0.0  # normalised: the training mean
     print(f"\n{model_path} on {target} ({len(clips)} clips; UAR over {len(shared)} classes):")
     columns = [loaded.labels.index(label) for label in shared]
     for name, inputs in rows.items():
@@ -163,6 +165,9 @@ def statistics_swap(model_path: str, target: str) -> None:
                               32, "cpu", progress=False)
         probs = out["probs"][np.argsort(out["index"])][:, columns]
         print(f"  {name:<42} {compute_metrics(y, probs / probs.sum(1, keepdims=True), shared)['uar']:.3f}")
+        if name.startswith("cold start (") or name.startswith("adapted"):
+            recall = [np.mean(probs[y == k].argmax(1) == k) for k in range(len(shared))]
+            print("    recall: " + ", ".join(f"{label} {r:.2f}" for label, r in zip(shared, recall)))
 
 
 def main() -> None:

@@ -37,3 +37,26 @@ def test_rerecorded_clips_are_a_folder_corpus_with_the_same_speakers_and_labels(
     high = before.freqs > 4500
     assert after.ltas_db[high].mean() < before.ltas_db[high].mean() - 20  # and stops at 3.4 kHz
     assert isinstance(copied, pd.DataFrame) and audio.load(copied["path"].iloc[0]).dtype == np.float32
+
+
+def test_random_tilt_augmentation_colours_within_its_range_and_reaches_the_cold_start_copies():
+    from ser_lib.data.augment import WaveAugment, noisy_copy
+
+    sr = 16000
+    t = np.arange(sr) / sr
+    wave = (0.05 * sum(np.sin(2 * np.pi * f * t) for f in (250.0, 1000.0, 4000.0))).astype(np.float32)
+    only_tilt = WaveAugment(p=1.0, gain_db=0.0, snr_db=(), speeds=(), shift_seconds=0.0, tilt_db=3.0)
+    slopes = []
+    for seed in range(12):
+        out = only_tilt(wave, np.random.default_rng(seed))
+        gain = 20 * np.log10(np.abs(np.fft.rfft(out))[[250, 1000, 4000]] / np.abs(np.fft.rfft(wave))[[250, 1000, 4000]])
+        assert abs(gain[1]) < 0.2  # 1 kHz keeps its level
+        assert abs(gain[2] + gain[0]) < 0.3  # the same slope two octaves up and down
+        slopes.append(gain[2] / 2)
+    assert max(map(abs, slopes)) <= 3.05 and min(slopes) < -0.5 < 0.5 < max(slopes)  # darker and brighter draws
+    np.testing.assert_array_equal(WaveAugment(p=1.0, gain_db=0.0, snr_db=(), speeds=(), shift_seconds=0.0)(
+        wave, np.random.default_rng(0)), wave)  # off by default
+    plain, tilted = noisy_copy(wave, "a.wav", (30.0, 30.0)), noisy_copy(wave, "a.wav", (30.0, 30.0), tilt_db=3.0)
+    np.testing.assert_array_equal(tilted, noisy_copy(wave, "a.wav", (30.0, 30.0), tilt_db=3.0))
+    ratio = np.abs(np.fft.rfft(tilted))[4000] / np.abs(np.fft.rfft(plain))[4000]
+    assert abs(20 * np.log10(ratio)) > 0.1

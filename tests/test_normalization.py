@@ -210,15 +210,19 @@ def test_enrolment_training_shows_a_few_clips_statistics(corpus8, tmp_path, monk
     from ser_lib.training.run import SplitRun
     from ser_lib.training.setup import load_run_data, make_accelerator, run_splits, scan_dataset
 
-    config = small_train_config(corpus8, tmp_path, speaker_norm=True, cold_start_rate=0.2, enrolment_rate=0.35)
+    from ser_lib.data.augment import WaveAugment
+
+    config = small_train_config(corpus8, tmp_path, speaker_norm=True, cold_start_rate=0.2, enrolment_rate=0.35,
+                                augment_settings=WaveAugment(tilt_db=2.0))
     root, clips, labels = scan_dataset(config)
     data = load_run_data(config, root, clips, labels)
     copied, real_copy = [], run_module.noisy_copy
-    monkeypatch.setattr(run_module, "noisy_copy",
-                        lambda wave, path, *args: copied.append(path) or real_copy(wave, path, *args))
+    monkeypatch.setattr(run_module, "noisy_copy", lambda wave, path, *args, **kw: copied.append((path, kw))
+                        or real_copy(wave, path, *args, **kw))
     run = SplitRun(config, data, run_splits(config, clips)[0], make_accelerator(config))
     train = run.sets["train"]
-    assert sorted(copied) == sorted(train.clips["path"])  # noisy copies of the training clips only
+    assert sorted(path for path, _ in copied) == sorted(train.clips["path"])  # noisy copies of the training clips only
+    assert all(kw == {"tilt_db": 2.0, "sr": 16000} for _, kw in copied)  # another microphone's colour too
     rates = [rate for rate, _ in train.variants]
     # the cold start, half of it described from noisy copies, then the enrolments
     assert len(rates) == 2 + len(TRAINING_ENROLMENTS) and rates[:2] == pytest.approx([0.1, 0.1])
@@ -255,6 +259,9 @@ def test_noisy_cold_start_copies_are_reproducible_and_cached_apart(corpus8, tmp_
     clean = features.descriptor_matrix(paths, waves, settings, workers=1)
     noisy = features.descriptor_matrix(paths, copies, settings, workers=1, tag={"noisy_copy": [10.0, 20.0, 0]})
     assert not np.allclose(clean, noisy)
+    tilted = [noisy_copy(w, p, (10.0, 20.0), seed=0, tilt_db=3.0) for w, p in zip(waves, paths)]
+    coloured = features.descriptor_matrix(paths, tilted, settings, workers=1, tag={"noisy_copy": [10.0, 20.0, 0, 3.0]})
+    assert not np.allclose(coloured, noisy)  # its own cache entries, not the untilted copies'
     np.testing.assert_array_equal(features.descriptor_matrix(paths, waves, settings, workers=1), clean)
     names = features.descriptor_names()
     assert (noisy[:, names.index("rms_std")] < clean[:, names.index("rms_std")]).all()  # noise flattens dynamics

@@ -143,3 +143,11 @@ def test_a_run_saved_before_an_option_existed_resumes_only_with_what_it_did():
     old = TrainConfig(trim_floor_db=None, cold_start_noise=0.0, bucket_by_length=False, average_epochs=0.0,
                       corpus_stats=False)
     assert old.changes_from(saved) == {}
+    # a field added to a group of options (--augment_tilt_db) counts as what the run did before it existed
+    saved["augment_settings"] = {k: v for k, v in saved["augment_settings"].items() if k != "tilt_db"}
+    assert old.changes_from(saved) == {}
+    tilted = dataclasses.replace(old, augment_settings=dataclasses.replace(old.augment_settings, tilt_db=3.0))
+    assert list(tilted.changes_from(saved)) == ["augment_settings"]
+    from ser_lib.training.run_folder import _change_lines  # the refusal names the field's own option
+
+    assert _change_lines(tilted.changes_from(saved)) == ["--augment_tilt_db: was 0.0, now 3.0"]

@@ -5,7 +5,7 @@ the cheapest regulariser (notebook 04 compares runs with and without it).
 
 * :class:`WaveAugment` works on one NumPy waveform with a NumPy ``Generator``: random gain, additive
   noise at a random signal-to-noise ratio, speed perturbation (tempo and pitch together, as in
-  Kaldi recipes) and a random time shift.
+  Kaldi recipes), a random time shift and, when asked, a random spectral tilt (another microphone).
 * :class:`SpecAugment` masks bands of mel channels and stretches of frames of a batch of log-mel
   spectrograms (Park et al., 2019), with a ``torch.Generator``, and never touches padding.
 """
@@ -36,6 +36,9 @@ class WaveAugment:
     speeds: tuple[float, ...] = field(default=(0.85, 0.9, 1.0, 1.1, 1.15),
                                       metadata={"help": "speed perturbation factors"})
     shift_seconds: float = field(default=0.25, metadata={"help": "random time shift of at most this (s)"})
+    tilt_db: float = field(default=0.0, metadata={
+        "help": "random spectral tilt, uniform in +-tilt_db dB per octave around 1 kHz (a darker or brighter "
+                "microphone), also on the noisy cold-start copies; 0: off"})
     sample_rate: int = field(default=SAMPLE_RATE, metadata={"cli": False})
 
     def __call__(self, wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -47,6 +50,8 @@ class WaveAugment:
             out = time_shift(out, int(rng.uniform(-1, 1) * self.shift_seconds * self.sample_rate))
         if self.snr_db and rng.random() < self.p:
             out = add_noise(out, float(rng.uniform(*self.snr_db)), rng, colour=str(rng.choice(["white", "pink"])))
+        if self.tilt_db and rng.random() < self.p:
+            out = spectral_tilt(out, float(rng.uniform(-self.tilt_db, self.tilt_db)), self.sample_rate)
         if self.gain_db and rng.random() < self.p:
             out = out * np.float32(10 ** (rng.uniform(-self.gain_db, self.gain_db) / 20))
         return np.clip(out, -1.0, 1.0).astype(np.float32)
@@ -72,11 +77,31 @@ def time_shift(wave: np.ndarray, samples: int) -> np.ndarray:
     return wave
 
 
-def noisy_copy(wave: np.ndarray, key: str, snr_db: tuple[float, float], seed: int = 0) -> np.ndarray:
-    """The same noisy copy of ``wave`` every time: white or pink noise at an SNR drawn from ``snr_db``,
-    drawn with ``seed`` and ``key`` (say the clip's path)."""
+def noisy_copy(wave: np.ndarray, key: str, snr_db: tuple[float, float], seed: int = 0,
+               tilt_db: float = 0.0, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """The same noisy copy of ``wave`` every time: white or pink noise at an SNR drawn from ``snr_db``
+    (and a spectral tilt drawn from +-``tilt_db`` dB per octave, when given), drawn with ``seed`` and
+    ``key`` (say the clip's path)."""
     rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
-    return add_noise(wave, float(rng.uniform(*snr_db)), rng, colour=str(rng.choice(["white", "pink"])))
+    out = add_noise(wave, float(rng.uniform(*snr_db)), rng, colour=str(rng.choice(["white", "pink"])))
+    if tilt_db:
+        out = np.clip(spectral_tilt(out, float(rng.uniform(-tilt_db, tilt_db)), sr), -1.0, 1.0)
+    return out
+
+
+def spectral_tilt(wave: np.ndarray, db_per_octave: float, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """``wave`` through a filter of ``db_per_octave`` dB per octave around 1 kHz (negative: darker),
+    flat below 50 Hz; the level at 1 kHz is kept. Float64 stays float64, anything else becomes float32."""
+    from scipy.fft import irfft, next_fast_len, rfft
+
+    wave = np.asarray(wave)
+    dtype = np.result_type(wave.dtype, np.float32)
+    if not db_per_octave or not len(wave):
+        return wave.astype(dtype, copy=False)
+    size = next_fast_len(len(wave), real=True)  # zero-padded: a clip's length may be a large prime
+    freqs = np.maximum(np.fft.rfftfreq(size, 1 / sr), 50.0)
+    spectrum = rfft(wave.astype(np.float64), size) * 10 ** (db_per_octave * np.log2(freqs / 1000.0) / 20)
+    return irfft(spectrum, size)[:len(wave)].astype(dtype)
 
 
 def add_noise(wave: np.ndarray, snr_db: float, rng: np.random.Generator, colour: str = "white") -> np.ndarray:

@@ -18,6 +18,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import audio
+from .augment import spectral_tilt
 from .corpora import speaker_id
 from .features import active_frames
 
@@ -35,7 +36,6 @@ class Channel:
 
     def apply(self, wave: np.ndarray, sr: int, rng: np.random.Generator | None = None) -> np.ndarray:
         """The clip as this channel records it (float32, clipped to [-1, 1])."""
-        from scipy.fft import irfft, next_fast_len, rfft
         from scipy.signal import butter, sosfiltfilt
 
         x = np.asarray(wave, dtype=np.float64)
@@ -44,11 +44,7 @@ class Channel:
             speech_power = np.mean(x ** 2) + 1e-12
             x = x + rng.normal(0, np.sqrt(speech_power / 10 ** (self.snr_db / 10)), len(x))
         if self.tilt:
-            size = next_fast_len(len(x), real=True)  # zero-padded: a clip's length may be a large prime
-            spectrum = rfft(x, size)
-            freqs = np.maximum(np.fft.rfftfreq(size, 1 / sr), 50.0)
-            spectrum *= 10 ** (self.tilt * np.log2(freqs / 1000.0) / 20)
-            x = irfft(spectrum, size)[:len(x)]
+            x = spectral_tilt(x, self.tilt, sr)
         if self.band_hz is not None:
             low, high = self.band_hz
             x = sosfiltfilt(butter(4, [low, min(high, 0.45 * sr)], btype="band", fs=sr, output="sos"), x)

@@ -32,6 +32,8 @@ START_OPTIONS: tuple[str, ...] = ("resume", "overwrite", "output_dir")
 #: (so such a run resumes only with that value, never silently with the new one).
 BEFORE_OPTION: dict[str, object] = {"trim_floor_db": None, "cold_start_noise": 0.0, "bucket_by_length": False,
                                     "average_epochs": 0.0, "corpus_stats": False}
+#: The same for the fields of grouped options (``--augment_*``): what a run saved before the field did.
+BEFORE_FIELD: dict[str, dict[str, object]] = {"augment_settings": {"tilt_db": 0.0}}
 
 
 def option(default, help: str, **extra):
@@ -115,7 +117,7 @@ class TrainConfig:
     patience: int = option(10, "early stopping: epochs without a better validation UAR (0: off)")
     select_window: int = option(3, "judge each epoch by the mean validation UAR of this many epochs up to it "
                                    "(1: its own), against one lucky epoch on few validation speakers")
-    augment: bool = option(True, "waveform augmentation (speed, shift, noise, gain)")
+    augment: bool = option(True, "waveform augmentation (speed, shift, noise, gain; spectral tilt when asked)")
     augment_settings: WaveAugment = option(WaveAugment, "waveform augmentation strengths", prefix="augment_")
     spec_augment: bool = option(True, "SpecAugment on the log-mel branch")
     spec_augment_settings: SpecAugment = option(SpecAugment, "SpecAugment strengths", prefix="spec_")
@@ -157,6 +159,7 @@ class TrainConfig:
             (self.folds is None or self.folds >= 2, "--folds needs at least 2"),
             (not (self.folds and self.test_corpus), "--folds and --test_corpus are two different splits: give one"),
             (self.num_workers >= 0, "--num_workers must not be negative"),
+            (0 <= self.augment_settings.tilt_db <= 6, "--augment_tilt_db is a tilt in dB per octave, in [0, 6]"),
         ]
         for ok, message in checks:
             if not ok:
@@ -202,8 +205,11 @@ class TrainConfig:
 
     def changes_from(self, saved: dict) -> dict[str, tuple]:
         """``{option: (saved value, this value)}`` for each option that differs from a saved ``to_dict``
-        (:data:`START_OPTIONS` are left out; an option the saved run did not know counts as what that run
-        did, :data:`BEFORE_OPTION`, or is left out)."""
+        (:data:`START_OPTIONS` are left out; an option or grouped field the saved run did not know counts as
+        what that run did, :data:`BEFORE_OPTION` and :data:`BEFORE_FIELD`, or is left out)."""
         saved = {**BEFORE_OPTION, **saved}
+        for name, defaults in BEFORE_FIELD.items():
+            if isinstance(saved.get(name), dict):
+                saved[name] = {**defaults, **saved[name]}
         return {name: (saved[name], value) for name, value in self.to_dict().items()
                 if name in saved and name not in START_OPTIONS and saved[name] != value}

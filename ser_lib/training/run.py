@@ -222,9 +222,11 @@ class SplitRun:
             variants.append((config.cold_start_rate * (1 - noisy), cold))
             if noisy > 0:  # copies of the training clips only: the variants serve training
                 rows = self.parts["train"]
-                copies = [noisy_copy(waves[i], paths_[i], snr, config.seed) for i in rows]
+                tilt, sr = config.augment_settings.tilt_db, config.audio_settings().sample_rate
+                copies = [noisy_copy(waves[i], paths_[i], snr, config.seed, tilt_db=tilt, sr=sr) for i in rows]
+                tag = {"noisy_copy": [*snr, config.seed, *([tilt] if tilt else [])]}  # untilted: as before
                 described = self.normalizer.inputs(copies, [paths_[i] for i in rows], [speakers[i] for i in rows],
-                                                   adapt=False, tag={"noisy_copy": [*snr, config.seed]},
+                                                   adapt=False, tag=tag,
                                                    corpora=[corpora[i] for i in rows])
                 alt = {key: values.copy() for key, values in cold.items()}
                 for key, values in described.items():

@@ -25,7 +25,7 @@ import platform
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
@@ -217,12 +217,25 @@ def check_output_dir(config: TrainConfig) -> dict:
         changes = config.changes_from(_comparable(saved))
         refused = {k: v for k, v in changes.items() if k not in RESUMABLE}
         if refused:
-            listing = "; ".join(f"--{k}: was {old!r}, now {new!r}" for k, (old, new) in refused.items())
+            listing = "; ".join(_change_lines(refused))
             raise ConfigError(f"--resume with other options than the run in {folder.path} was started with "
                               f"({listing}). Resume with its options, or start a new run with --overwrite or "
                               f"another --output_dir. Options a resume may change: {', '.join('--' + name for name in RESUMABLE)}.")
         allowed.update(changes)
     return allowed
+
+
+def _change_lines(changes: dict[str, tuple]) -> list[str]:
+    """``--option: was X, now Y`` for each change; a group of options (``--augment_*``) field by field."""
+    prefixes = {f.name: f.metadata.get("prefix", "") for f in fields(TrainConfig)}
+    lines = []
+    for name, (old, new) in changes.items():
+        if isinstance(old, dict) and isinstance(new, dict):
+            lines += [f"--{prefixes.get(name, '')}{key}: was {old.get(key)!r}, now {new.get(key)!r}"
+                      for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+        else:
+            lines.append(f"--{name}: was {old!r}, now {new!r}")
+    return lines
 
 
 def _comparable(saved: dict) -> dict:
