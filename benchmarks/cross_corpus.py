@@ -20,16 +20,17 @@ unlabelled clips). Prints UAR per experiment, subset and protocol (mean ± std o
 
 ``--config`` picks the training options: ``default``; ``balanced`` (as many clips from each corpus);
 ``corpus_stats`` (balanced, and a new voice of a training corpus starts from that corpus's statistics,
-not the pooled ones of both: the default since it was measured; the configurations below keep the
-pooled ones, as they were measured);
+not the pooled ones of both: the default since it was measured; the configurations below it, up to
+``no_average``, keep the pooled ones, as they were measured);
 ``no_descriptors`` (the log-mel branch alone); ``noisy_cold_start`` (half the training clips at a cold
 start, every one of those described from a noisy copy); ``denoised_descriptors`` (descriptors of version 3:
 taken after subtracting each clip's noise floor); ``mild_augment`` (the waveform augmentation of releases
 before the strong default: each perturbation with probability 0.5, noise 10-40 dB SNR, speeds 0.9-1.1);
 ``weight_average`` (the moving average of the weights over about three epochs is validated and kept; the
 default since it was measured); ``no_average`` (the last step's weights, the default before; the four
-configurations above it keep them too, as they were measured); ``tilt`` (a random spectral tilt of up
-to 3 dB per octave on the training clips and the noisy cold-start copies: another microphone's colour).
+configurations above it keep them too, as they were measured); ``tilt`` (the default with a random
+spectral tilt of up to 3 dB per octave on the training clips and the noisy cold-start copies: another
+microphone's colour; compare it with ``default``).
 
 Single runs vary with the seed by a few hundredths of UAR; ``--seed`` repeats a benchmark (runs of another
 seed are kept beside the others, in ``seed-N``).
