@@ -68,12 +68,14 @@ def test_resume_refuses_options_that_change_the_run_and_records_harmless_ones(co
     assert "--test_speakers: was ['8'], now ['7']" in message and "--val_speakers: was ['7'], now ['6']" in message
     assert "--head_lr" in message and "--epochs" in message  # what may change is listed too
     assert snapshot(out) == before
-    # more epochs and another worker count are allowed: the run is extended, and the change recorded
-    result = training.train(dataclasses.replace(config, resume=True, epochs=3, num_workers=1,
+    # more epochs and another worker count are allowed: the run is extended, and the change recorded;
+    # so is --corpus_stats on one corpus, where it changes nothing
+    result = training.train(dataclasses.replace(config, resume=True, epochs=3, num_workers=1, corpus_stats=False,
                                                 output_dir=str(out) + "/"))  # the same folder, spelt otherwise
     done = json.loads((out / "manifest.json").read_text())
     assert done["epochs_run"] == 3 and result["best_epoch"] <= 3
-    assert done["sessions"][-1]["changed"] == {"epochs": {"was": 2, "now": 3}, "num_workers": {"was": 0, "now": 1}}
+    assert done["sessions"][-1]["changed"] == {"epochs": {"was": 2, "now": 3}, "num_workers": {"was": 0, "now": 1},
+                                               "corpus_stats": {"was": True, "now": False}}
 
 
 def test_a_finished_run_resumed_reports_its_own_result(corpus8, tmp_path):
@@ -151,3 +153,8 @@ def test_a_run_saved_before_an_option_existed_resumes_only_with_what_it_did():
     from ser_lib.training.run_folder import _change_lines  # the refusal names the field's own option
 
     assert _change_lines(tilted.changes_from(saved)) == ["--augment_tilt_db: was 0.0, now 3.0"]
+    from ser_lib.training.run_folder import _harmless  # --corpus_stats matters to a run of several corpora only
+
+    two = TrainConfig(dataset=("ravdess=/a", "cremad=/b"))
+    assert not _harmless(two, "corpus_stats") and _harmless(TrainConfig(dataset=("ravdess=/a",)), "corpus_stats")
+    assert _harmless(dataclasses.replace(two, speaker_norm=False), "corpus_stats") and not _harmless(two, "seed")

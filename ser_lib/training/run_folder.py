@@ -215,7 +215,7 @@ def check_output_dir(config: TrainConfig) -> dict:
         if saved is None:
             continue
         changes = config.changes_from(_comparable(saved))
-        refused = {k: v for k, v in changes.items() if k not in RESUMABLE}
+        refused = {k: v for k, v in changes.items() if not _harmless(config, k)}
         if refused:
             listing = "; ".join(_change_lines(refused))
             raise ConfigError(f"--resume with other options than the run in {folder.path} was started with "
@@ -223,6 +223,13 @@ def check_output_dir(config: TrainConfig) -> dict:
                               f"another --output_dir. Options a resume may change: {', '.join('--' + name for name in RESUMABLE)}.")
         allowed.update(changes)
     return allowed
+
+
+def _harmless(config: TrainConfig, name: str) -> bool:
+    """Whether a resume may change option ``name``: :data:`RESUMABLE`, and ``--corpus_stats`` where it
+    changes nothing (one corpus, or no speaker normalisation: a run of an earlier release resumes as is)."""
+    inert = name == "corpus_stats" and (len(config.datasets()) < 2 or not config.speaker_norm)
+    return name in RESUMABLE or inert
 
 
 def _change_lines(changes: dict[str, tuple]) -> list[str]:
