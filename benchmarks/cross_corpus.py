@@ -16,7 +16,7 @@ unlabelled clips). Prints UAR per experiment, subset and protocol (mean ± std o
 
     python benchmarks/cross_corpus.py --ravdess ../shared/data/ravdess16k --cremad ../shared/data/cremad16k
         [--experiments ravdess-cremad,cremad-ravdess,both] [--subsets shared,basic4] [--folds 5]
-        [--epochs 30] [--config default] [--seed 0] [--out runs/cross_corpus]
+        [--epochs 30] [--config default] [--seed 0 | --ensemble 5] [--out runs/cross_corpus]
 
 ``--config`` picks the training options: ``default``; ``balanced`` (as many clips from each corpus);
 ``corpus_stats`` (balanced, and a new voice of a training corpus starts from that corpus's statistics,
@@ -33,7 +33,9 @@ spectral tilt of up to 3 dB per octave on the training clips and the noisy cold-
 microphone's colour; compare it with ``default``).
 
 Single runs vary with the seed by a few hundredths of UAR; ``--seed`` repeats a benchmark (runs of another
-seed are kept beside the others, in ``seed-N``).
+seed are kept beside the others, in ``seed-N``). ``--ensemble N`` trains (or reuses) the models of seeds
+0 to N-1 of each one-corpus experiment and scores each of them and the mean of their probabilities
+(its minutes are those of all N models).
 """
 from __future__ import annotations
 
@@ -46,8 +48,11 @@ import numpy as np
 import torch
 
 from ser_lib.data.augment import WaveAugment
+from ser_lib.data import corpora
 from ser_lib.model import checkpoint
-from ser_lib.reports.evaluation import evaluate_checkpoint, fold_checkpoints
+from ser_lib.model.enrolment import ALL_CLIPS, COLD_START
+from ser_lib.reports.evaluation import evaluate_checkpoint, fold_checkpoints, predict_checkpoint
+from ser_lib.reports.metrics import compute_metrics
 from ser_lib.training import TrainConfig, train
 
 EXPERIMENTS = ("ravdess-cremad", "cremad-ravdess", "both")
@@ -96,6 +101,31 @@ def transfer(source: str, target: str, data: dict[str, str], subset: str, common
     return {target: {p: [v] for p, v in scores.items()}, "minutes": _minutes(run_dir)}
 
 
+def _seed_dir(out: Path, config: str, seed: int) -> Path:
+    return out / config / (f"seed-{seed}" if seed else "")
+
+
+def ensemble(source: str, target: str, data: dict[str, str], subset: str, common: dict, out: Path, config: str,
+             seeds: int) -> list[tuple[str, dict]]:
+    """Train (or reuse) the models of seeds 0..``seeds``-1 on ``source``; the cold-start and adapted UAR on
+    every speaker of ``target`` of each model and of the mean of their probabilities."""
+    probs: dict[str, list[np.ndarray]] = {p: [] for p in PROTOCOLS}
+    rows = []
+    target_clips = corpora.scan([corpora.Dataset.parse(f"{target}={data[target]}")], progress=False).clips
+    for seed in range(seeds):
+        result = transfer(source, target, data, subset, {**common, "seed": seed}, _seed_dir(out, config, seed))
+        loaded = checkpoint.load(_seed_dir(out, config, seed) / f"{source}-{target}" / subset / "best_model.pt")
+        clips = target_clips[target_clips["emotion"].isin(loaded.labels)]
+        predicted = predict_checkpoint(loaded, clips, progress=False, adapt=(COLD_START, ALL_CLIPS))
+        for protocol, enrolment in zip(PROTOCOLS, (COLD_START, ALL_CLIPS)):
+            probs[protocol].append(predicted[enrolment.key].probs)
+        y, labels = predicted[COLD_START.key].y_true, predicted[COLD_START.key].labels
+        rows.append((f"seed {seed}", result))
+    mean = {p: [compute_metrics(y, np.mean(v, 0), labels)["uar"]] for p, v in probs.items()}
+    rows.append((f"mean of {seeds}", {target: mean, "minutes": sum(r["minutes"] for _, r in rows)}))
+    return rows
+
+
 def both(data: dict[str, str], subset: str, folds: int, common: dict, out: Path) -> dict:
     """Train on both corpora by speaker-wise folds; score each fold's test speakers corpus by corpus."""
     run_dir = out / "both" / f"{subset}-{folds}folds"
@@ -131,6 +161,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--config", default="default", choices=sorted(CONFIGS))
     parser.add_argument("--seed", type=int, default=0, help="training seed (0: the default runs)")
+    parser.add_argument("--ensemble", type=int, default=0,
+                        help="seeds 0..N-1 of each one-corpus experiment, and the mean of their probabilities")
     parser.add_argument("--out", default="runs/cross_corpus")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
@@ -143,26 +175,33 @@ def main() -> None:
     where = torch.cuda.get_device_name() if device == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     common = dict(epochs=args.epochs, device=device, seed=args.seed, resume=True, progress=False,
                   **CONFIGS[args.config])
-    out = Path(args.out) / args.config / (f"seed-{args.seed}" if args.seed else "")
+    if args.ensemble and "both" in experiments:
+        parser.error("--ensemble is for the one-corpus experiments (ravdess-cremad, cremad-ravdess)")
+    out = _seed_dir(Path(args.out), args.config, args.seed)
     rows = []
     for experiment in experiments:
         for subset in args.subsets.split(","):
             start = time.time()
             if experiment == "both":
-                result = both(data, subset, args.folds, common, out)
+                rows.append((experiment, subset, "", both(data, subset, args.folds, common, out)))
+            elif args.ensemble:
+                source, target = experiment.split("-")
+                rows += [(experiment, subset, name, result) for name, result in
+                         ensemble(source, target, data, subset, common, Path(args.out), args.config, args.ensemble)]
             else:
                 source, target = experiment.split("-")
-                result = transfer(source, target, data, subset, common, out)
-            rows.append((experiment, subset, result))
+                rows.append((experiment, subset, "", transfer(source, target, data, subset, common, out)))
             print(f"finished {experiment} {subset} in {(time.time() - start) / 60:.1f} min", flush=True)
-    print(f"\nconfig {args.config!r}, seed {args.seed}, {args.epochs} epochs max, device {where}; UAR over the "
-          "classes named")
-    print(f"{'trained on':<16} {'tested on':<9} {'classes':<8} {'cold start':>13} {'adapted':>13} {'min/model':>9}")
-    for experiment, subset, result in rows:
+    seeds = f"seeds 0-{args.ensemble - 1}" if args.ensemble else f"seed {args.seed}"
+    print(f"\nconfig {args.config!r}, {seeds}, {args.epochs} epochs max, device {where}; UAR over the classes named")
+    print(f"{'trained on':<16} {'tested on':<9} {'classes':<8} {'model':<10} {'cold start':>13} {'adapted':>13} "
+          f"{'min/model':>9}")
+    for experiment, subset, model, result in rows:
         trained = "ravdess + cremad" if experiment == "both" else experiment.split("-")[0]
         for target in (name for name in data if name in result):
             cold, adapted = (result[target].get(p, []) for p in PROTOCOLS)
-            print(f"{trained:<16} {target:<9} {subset:<8} {_cell(cold)} {_cell(adapted)} {result['minutes']:9.1f}")
+            print(f"{trained:<16} {target:<9} {subset:<8} {model:<10} {_cell(cold)} {_cell(adapted)} "
+                  f"{result['minutes']:9.1f}")
 
 
 if __name__ == "__main__":
