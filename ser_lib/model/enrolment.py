@@ -82,15 +82,25 @@ class Enrolment:
         parts = ["adapted"] + ([str(self.clips)] if self.clips is not None else []) + list(self.emotions)
         return "_".join(parts)
 
-    def describe(self) -> str:
-        """A phrase for reports."""
+    def describe(self, own_corpora: Sequence[str] = ()) -> str:
+        """A phrase for reports; ``own_corpora``: the corpora whose speakers start from (and are shrunk
+        towards) their own corpus's training statistics instead of the pooled ones."""
+        own = ", ".join(own_corpora)
         if self.cold:
+            if own:
+                return (f"cold start (the training statistics of the speaker's corpus for {own}, else the "
+                        "pooled ones: nothing of the speaker)")
             return "cold start (the training data's statistics: nothing of the speaker)"
         if self.clips is None and not self.emotions:
-            return "each speaker's own statistics (all their clips, unlabelled)"
-        count = "all" if self.clips is None else f"{self.clips} random"
-        kind = f" {'/'.join(self.emotions)}" if self.emotions else ""
-        return f"each speaker's statistics from {count}{kind} clip(s) of theirs, never the clip classified"
+            phrase = "each speaker's own statistics (all their clips, unlabelled)"
+        else:
+            count = "all" if self.clips is None else f"{self.clips} random"
+            kind = f" {'/'.join(self.emotions)}" if self.emotions else ""
+            phrase = f"each speaker's statistics from {count}{kind} clip(s) of theirs, never the clip classified"
+        if own:
+            phrase += (f"; shrunk towards the training statistics of the speaker's corpus for {own}, "
+                       "else the pooled ones")
+        return phrase
 
     def draw(self, clips: pd.DataFrame) -> list[list[int]] | None:
         """For each row of ``clips`` (columns ``speaker`` and ``emotion``), the rows whose audio gives its

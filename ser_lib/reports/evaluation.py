@@ -208,14 +208,8 @@ def _protocol_scores(protocols: Sequence[Enrolment], predictions: dict[str, Pred
     for protocol in protocols:
         p = predictions[protocol.key]
         metrics = compute_metrics(p.y_true, p.probs, p.labels)
-        description = protocol.describe()
-        if protocol.cold and own_statistics:
-            description = ("cold start (the training statistics of the speaker's corpus for "
-                           f"{', '.join(own_statistics)}, else the pooled ones: nothing of the speaker)")
-        elif own_statistics:
-            description += (f"; shrunk towards the training statistics of the speaker's corpus for "
-                            f"{', '.join(own_statistics)}, else the pooled ones")
-        scores[protocol.name] = {"description": description, **{k: metrics[k] for k in ("uar", "accuracy", "macro_f1")}}
+        scores[protocol.name] = {"description": protocol.describe(own_statistics),
+                                 **{k: metrics[k] for k in ("uar", "accuracy", "macro_f1")}}
     return scores
 
 
