@@ -48,10 +48,9 @@ import numpy as np
 import torch
 
 from ser_lib.data.augment import WaveAugment
-from ser_lib.data import corpora
 from ser_lib.model import checkpoint
 from ser_lib.model.enrolment import ALL_CLIPS, COLD_START
-from ser_lib.reports.evaluation import evaluate_checkpoint, fold_checkpoints, predict_checkpoint
+from ser_lib.reports.evaluation import evaluate_checkpoint, fold_checkpoints
 from ser_lib.reports.metrics import compute_metrics
 from ser_lib.training import TrainConfig, train
 
@@ -91,12 +90,18 @@ def _minutes(run_dir: Path) -> float:
     return float(np.median(seconds)) / 60 if seconds else float("nan")
 
 
-def transfer(source: str, target: str, data: dict[str, str], subset: str, common: dict, out: Path) -> dict:
-    """Train on ``source`` (its speakers validate too), test on every speaker of ``target``."""
+def _train_transfer(source: str, target: str, data: dict[str, str], subset: str, common: dict, out: Path) -> Path:
+    """Train (or reuse) the model of ``source`` whose test set is every speaker of ``target``; its folder."""
     run_dir = out / f"{source}-{target}" / subset
     datasets = tuple(f"{name}={data[name]}" for name in (source, target))
     train(TrainConfig(dataset=datasets, test_corpus=target, output_dir=str(run_dir), emotion_subset=subset,
                       **common))
+    return run_dir
+
+
+def transfer(source: str, target: str, data: dict[str, str], subset: str, common: dict, out: Path) -> dict:
+    """Train on ``source`` (its speakers validate too), test on every speaker of ``target``."""
+    run_dir = _train_transfer(source, target, data, subset, common, out)
     scores = _scores(run_dir / "best_model.pt", (f"{target}={data[target]}",), None, run_dir / "cross_evaluation")
     return {target: {p: [v] for p, v in scores.items()}, "minutes": _minutes(run_dir)}
 
@@ -111,16 +116,15 @@ def ensemble(source: str, target: str, data: dict[str, str], subset: str, common
     every speaker of ``target`` of each model and of the mean of their probabilities."""
     probs: dict[str, list[np.ndarray]] = {p: [] for p in PROTOCOLS}
     rows = []
-    target_clips = corpora.scan([corpora.Dataset.parse(f"{target}={data[target]}")], progress=False).clips
     for seed in range(seeds):
-        result = transfer(source, target, data, subset, {**common, "seed": seed}, _seed_dir(out, config, seed))
-        loaded = checkpoint.load(_seed_dir(out, config, seed) / f"{source}-{target}" / subset / "best_model.pt")
-        clips = target_clips[target_clips["emotion"].isin(loaded.labels)]
-        predicted = predict_checkpoint(loaded, clips, progress=False, adapt=(COLD_START, ALL_CLIPS))
+        run_dir = _train_transfer(source, target, data, subset, {**common, "seed": seed}, _seed_dir(out, config, seed))
+        result = evaluate_checkpoint(run_dir / "best_model.pt", [f"{target}={data[target]}"], progress=False,
+                                     output_dir=run_dir / "cross_evaluation", overwrite=True)
         for protocol, enrolment in zip(PROTOCOLS, (COLD_START, ALL_CLIPS)):
-            probs[protocol].append(predicted[enrolment.key].probs)
-        y, labels = predicted[COLD_START.key].y_true, predicted[COLD_START.key].labels
-        rows.append((f"seed {seed}", result))
+            probs[protocol].append(result.by_protocol[enrolment.key].probs)
+        y, labels = result.by_protocol[COLD_START.key].y_true, result.by_protocol[COLD_START.key].labels
+        scores = {p: [result.metrics["protocols"][p]["uar"]] for p in PROTOCOLS}
+        rows.append((f"seed {seed}", {target: scores, "minutes": _minutes(run_dir)}))
     mean = {p: [compute_metrics(y, np.mean(v, 0), labels)["uar"]] for p, v in probs.items()}
     rows.append((f"mean of {seeds}", {target: mean, "minutes": sum(r["minutes"] for _, r in rows)}))
     return rows

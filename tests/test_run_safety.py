@@ -137,6 +137,7 @@ def test_selection_window_prefers_a_good_stretch_to_one_lucky_epoch():
 
 def test_a_run_saved_before_an_option_existed_resumes_only_with_what_it_did():
     from ser_lib.training.config import BEFORE_OPTION, TrainConfig
+    from ser_lib.training.run_folder import _change_lines, _harmless
 
     saved = {k: v for k, v in TrainConfig().to_dict().items() if k not in BEFORE_OPTION}
     changes = TrainConfig().changes_from(saved)
@@ -150,11 +151,9 @@ def test_a_run_saved_before_an_option_existed_resumes_only_with_what_it_did():
     assert old.changes_from(saved) == {}
     tilted = dataclasses.replace(old, augment_settings=dataclasses.replace(old.augment_settings, tilt_db=3.0))
     assert list(tilted.changes_from(saved)) == ["augment_settings"]
-    from ser_lib.training.run_folder import _change_lines  # the refusal names the field's own option
-
+    # the refusal names the field's own option
     assert _change_lines(tilted.changes_from(saved)) == ["--augment_tilt_db: was 0.0, now 3.0"]
-    from ser_lib.training.run_folder import _harmless  # --corpus_stats matters to a run of several corpora only
-
+    # --corpus_stats matters to a run of several corpora only
     two = TrainConfig(dataset=("ravdess=/a", "cremad=/b"))
     assert not _harmless(two, "corpus_stats") and _harmless(TrainConfig(dataset=("ravdess=/a",)), "corpus_stats")
     assert _harmless(dataclasses.replace(two, speaker_norm=False), "corpus_stats") and not _harmless(two, "seed")

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..data import audio
+from ..data.splits import by_corpus
 from ..devices import resolve_device
 from ..errors import ConfigError
 from ..model import checkpoint as ckpt_io
@@ -130,7 +131,7 @@ class Predictor:
         several, a new voice then starts from that corpus's statistics instead of the pooled ones (as
         ``evaluate`` does for its clips). Starts a new speaker: statistics learnt so far are forgotten."""
         known = sorted(self.normalizer.corpus_stats)
-        trained_on = sorted({str(s).split(":")[0] for s in self.checkpoint.split.get("train", [])})
+        trained_on = sorted(by_corpus(self.checkpoint.split.get("train", [])))
         if corpus is not None and corpus not in known and trained_on != [corpus]:
             if known:
                 why = f"it has {', '.join(known)}"
