@@ -93,10 +93,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .reports import evaluation
     from .reports.summary import format_fold_summary
 
-    target = Path(args.model_path)
+    targets = [Path(p) for p in args.model_path]
+    target = targets[0]
     given = {k: getattr(args, k) for k in ("output_dir", "batch_size", "device") if hasattr(args, k)}
     given.update(overwrite=args.overwrite, adapt=args.adapt, adapt_emotions=args.adapt_emotions,
                  adapt_seed=args.adapt_seed, datasets=datasets_of(args.dataset, args.dataset_root))
+    if len(targets) > 1 and any(t.is_dir() and evaluation.fold_checkpoints(t) for t in targets):
+        print("error: an ensemble is of checkpoints (best_model.pt or run folders), not of K-fold folders; "
+              "evaluate a K-fold folder on its own", file=sys.stderr)
+        return 2
     if target.is_dir() and evaluation.fold_checkpoints(target):
         if args.speakers or args.emotion_subset:
             print("error: --speakers and --emotion_subset apply to one checkpoint, not to a K-fold folder",
@@ -106,11 +111,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(format_fold_summary(summary))
         print(f"summary: {Path(given.get('output_dir') or target / 'evaluation') / 'summary.md'}")
         return 0
-    if target.is_dir():
-        target = target / "best_model.pt"
-    result = evaluation.evaluate_checkpoint(target, speakers=parse_speakers(args.speakers),
+    targets = [t / "best_model.pt" if t.is_dir() else t for t in targets]
+    result = evaluation.evaluate_checkpoint(targets[0] if len(targets) == 1 else targets,
+                                            speakers=parse_speakers(args.speakers),
                                             emotion_subset=args.emotion_subset, progress=args.progress, **given)
     metrics = result.metrics
+    print(f"ensemble of {len(targets)} models: " if len(targets) > 1 else "", end="")
     print(f"{len(metrics['speakers'])} speakers, {metrics['n_clips']} clips, {len(metrics['labels'])} classes: "
           f"UAR {metrics['uar']:.3f}, accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}, "
           f"ROC AUC {metrics['roc_auc_macro'] or float('nan'):.3f}, ECE {metrics['ece']:.3f}")
@@ -240,8 +246,9 @@ def _add_evaluate_command(sub) -> None:
     from .reports.evaluation import evaluate_checkpoint
 
     p = sub.add_parser("evaluate", help="metrics, figures and an error-analysis report for a checkpoint")
-    p.add_argument("--model_path", required=True,
-                   help="a best_model.pt, a run folder, or a K-fold run folder (fold*/best_model.pt)")
+    p.add_argument("--model_path", required=True, nargs="+", metavar="PATH",
+                   help="a best_model.pt, a run folder, or a K-fold run folder (fold*/best_model.pt); several "
+                        "checkpoints: an ensemble, scored by the mean of their probabilities")
     _add_dataset_options(p, "default: the data the model was trained on; another corpus is scored over "
                             "the classes both share")
     p.add_argument("--speakers", help="evaluate on these speakers (e.g. 21,22 or cremad:1001-1010) instead of "

@@ -188,3 +188,36 @@ def test_evaluating_training_speakers_says_so_and_earlier_evaluations_are_kept(t
     assert replaced.returncode == 0, replaced.stderr
     clean = evaluation.evaluate_checkpoint(model, progress=False, output_dir=tmp_path / "own")  # its test speaker
     assert "Speaker-independent evaluation of" in (clean.folder / "report.md").read_text()
+
+
+def test_an_ensemble_scores_the_mean_of_its_models_probabilities(trained_run, corpus8, tmp_path):
+    first = trained_run / "best_model.pt"
+    other = tmp_path / "seed1"
+    training.train(small_train_config(corpus8, other, epochs=2, seed=1))
+    alone = [evaluation.evaluate_checkpoint(m, progress=False, output_dir=tmp_path / f"alone{k}").predictions
+             for k, m in enumerate((first, other / "best_model.pt"))]
+    assert not np.allclose(alone[0].probs, alone[1].probs)  # two different models
+    run = run_cli("evaluate", "--model_path", str(first), str(other), "--no_progress")  # a run folder counts too
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("ensemble of 2 models: 1 speakers, 28 clips")
+    folder = trained_run / "evaluation-ensemble-2"  # beside the first model, never over its own evaluation
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["model_path"] == [str(first), str(other / "best_model.pt")]
+    table = pd.read_csv(folder / "predictions.csv")
+    mean = (alone[0].probs + alone[1].probs) / 2
+    np.testing.assert_allclose(table[[f"p_{label}" for label in alone[0].labels]].to_numpy(), mean, atol=1e-6)
+    assert metrics["uar"] == pytest.approx(report_metrics.compute_metrics(alone[0].y_true, mean, alone[0].labels)["uar"])
+    assert "ensemble of 2 models" in (folder / "report.md").read_text()
+
+
+def test_an_ensemble_of_models_with_other_classes_is_refused(trained_run, corpus8, tmp_path):
+    six = tmp_path / "six"
+    training.train(small_train_config(corpus8, six, emotion_subset="basic6", quick=True))
+    with pytest.raises(CheckpointError, match="an ensemble's models must share their classes"):
+        evaluation.evaluate_checkpoint([trained_run / "best_model.pt", six / "best_model.pt"], progress=False,
+                                       output_dir=tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+    cv = tmp_path / "cv"
+    training.train(small_train_config(corpus8, cv, folds=2, quick=True))
+    run = run_cli("evaluate", "--model_path", str(trained_run), str(cv), "--no_progress")
+    assert run.returncode == 2 and "not of K-fold folders" in run.stderr

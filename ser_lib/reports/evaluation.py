@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -66,11 +66,14 @@ class Evaluation:
 
 def predict_checkpoint(loaded: ckpt_io.Checkpoint, clips: pd.DataFrame, batch_size: int = BATCH_SIZE,
                        device: str | torch.device = "cpu", progress: bool = True,
-                       adapt: Sequence[Enrolment] = (ALL_CLIPS,)) -> dict[str, Predictions]:
+                       adapt: Sequence[Enrolment] = (ALL_CLIPS,), loaded_audio: tuple | None = None
+                       ) -> dict[str, Predictions]:
     """Probabilities of a loaded checkpoint for every loadable clip of ``clips``, scored over the classes
     the model and the clips share, for each speaker-statistics protocol in ``adapt`` (by its key;
-    :mod:`~ser_lib.model.enrolment`). Clips of an emotion the model does not know are left out."""
-    clips, waves, failures = load_table(clips, loaded.audio, progress=progress)
+    :mod:`~ser_lib.model.enrolment`). Clips of an emotion the model does not know are left out.
+    ``loaded_audio`` is what :func:`~ser_lib.data.dataset.load_table` gave for these clips with the
+    checkpoint's audio settings, when another model of an ensemble has read them already."""
+    clips, waves, failures = loaded_audio or load_table(clips, loaded.audio, progress=progress)
     shared = [label for label in loaded.labels if label in set(clips["emotion"])]
     columns = [loaded.labels.index(label) for label in shared]
     y_true = clips["emotion"].map(emotion_labels.label_index(shared)).to_numpy()
@@ -84,6 +87,43 @@ def predict_checkpoint(loaded: ckpt_io.Checkpoint, clips: pd.DataFrame, batch_si
         probs = out["probs"][np.argsort(out["index"])][:, columns]
         results[protocol.key] = Predictions(clips, probs / probs.sum(1, keepdims=True), y_true, shared, failures)
     return results
+
+
+def predict_ensemble(members: Sequence[ckpt_io.Checkpoint], clips: pd.DataFrame, batch_size: int = BATCH_SIZE,
+                     device: str | torch.device = "cpu", progress: bool = True,
+                     adapt: Sequence[Enrolment] = (ALL_CLIPS,)) -> dict[str, Predictions]:
+    """:func:`predict_checkpoint` of each model, and for each protocol the mean of their probabilities
+    (models of the same classes; the clips are read once per audio setting)."""
+    audio: list[tuple] = []  # (settings, what load_table gave)
+    runs = []
+    for loaded in members:
+        read = next((got for settings, got in audio if settings == loaded.audio), None)
+        if read is None:
+            read = load_table(clips, loaded.audio, progress=progress)
+            audio.append((loaded.audio, read))
+        runs.append(predict_checkpoint(loaded, clips, batch_size, device, progress, adapt, loaded_audio=read))
+    first = runs[0]
+    for other in runs[1:]:
+        for key, pred in other.items():
+            if pred.clips["path"].tolist() != first[key].clips["path"].tolist():
+                raise DatasetError("the models of the ensemble could not read the same clips (their audio settings "
+                                   "differ): evaluate them one by one")
+    return {key: replace(pred, probs=np.mean([run[key].probs for run in runs], axis=0)) for key, pred in first.items()}
+
+
+def load_ensemble(model_paths: Sequence[str | Path], device) -> list[ckpt_io.Checkpoint]:
+    """The checkpoints of an ensemble, refused unless they predict the same classes in the same order and
+    all use speaker normalisation or none does."""
+    members = [ckpt_io.load(path, device) for path in model_paths]
+    first = members[0]
+    for path, loaded in zip(model_paths[1:], members[1:]):
+        if loaded.labels != first.labels:
+            raise CheckpointError(f"{path} predicts {', '.join(loaded.labels)} but {model_paths[0]} predicts "
+                                  f"{', '.join(first.labels)}: an ensemble's models must share their classes")
+        if loaded.normalizer.speaker_norm != first.normalizer.speaker_norm:
+            raise CheckpointError(f"{path} and {model_paths[0]} differ in speaker normalisation (--speaker_norm): "
+                                  f"an ensemble's models must agree on it")
+    return members
 
 
 def _check_subset(loaded: ckpt_io.Checkpoint, model_path, emotion_subset: str | None) -> None:
@@ -130,14 +170,17 @@ def _evaluation_clips(loaded: ckpt_io.Checkpoint, datasets: list[Dataset], speak
     return clips, list(wanted), left_out
 
 
-def default_folder(model_path: str | Path, speakers: Sequence[str] | None = None, corpus: str | None = None) -> Path:
+def default_folder(model_path: str | Path, speakers: Sequence[str] | None = None, corpus: str | None = None,
+                   models: int = 1) -> Path:
     """Where an evaluation goes without ``--output_dir``: ``evaluation/`` beside the checkpoint for its
     own test speakers, ``evaluation-cremad/`` on another corpus, ``evaluation-speakers-19-20/`` for
-    ``--speakers 19,20``."""
+    ``--speakers 19,20``; an ensemble of ``models`` checkpoints adds ``-ensemble-N`` (beside the first)."""
     name = "evaluation" + (f"-{corpus}" if corpus else "")
     if speakers:
         ids = [s.split(":")[-1] for s in speakers]
         name += "-speakers-" + ("-".join(ids) if len(ids) <= 6 else f"{ids[0]}-to-{ids[-1]}-{len(ids)}")
+    if models > 1:
+        name += f"-ensemble-{models}"
     return Path(model_path).parent / name
 
 
@@ -148,56 +191,70 @@ def check_free(folder: Path, overwrite: bool) -> None:
                           f"elsewhere with --output_dir")
 
 
-def evaluate_checkpoint(model_path: str | Path, datasets: Sequence[Dataset | str] | None = None,
+def evaluate_checkpoint(model_path: str | Path | Sequence[str | Path], datasets: Sequence[Dataset | str] | None = None,
                         speakers: Sequence[str] | None = None, emotion_subset: str | None = None,
                         output_dir: str | Path | None = None, batch_size: int = BATCH_SIZE, device: str = "auto",
                         adapt: str | int = "all", adapt_emotions: str | Sequence[str] | None = None,
                         adapt_seed: int = 0, compare: Sequence[Enrolment] = (COLD_START, ALL_CLIPS),
                         progress: bool = True, overwrite: bool = False) -> Evaluation:
-    """Evaluate one checkpoint and write metrics, predictions, figures and report into ``output_dir``
-    (an earlier evaluation there is replaced only with ``overwrite``).
+    """Evaluate one checkpoint, or an ensemble (a list of them: the mean of their probabilities, e.g. one
+    recipe trained with several seeds), and write metrics, predictions, figures and report into
+    ``output_dir`` (an earlier evaluation there is replaced only with ``overwrite``).
 
-    ``datasets`` (``NAME=PATH``) default to the ones the model was trained on; on another corpus the
-    model is scored over the classes both share. For a model with speaker normalisation the headline
-    uses ``adapt`` (``all``: each speaker's own statistics from all their clips; ``none``: cold start;
-    ``K``: K random clips of the speaker, drawn with ``adapt_seed``) from ``adapt_emotions`` only when
-    given (:mod:`~ser_lib.model.enrolment`), and the report gives the ``compare`` protocols beside it
-    (by default the cold start and ``all``).
+    ``datasets`` (``NAME=PATH``) default to the ones the model was trained on (an ensemble's first
+    model: its split gives the test speakers); on another corpus the model is scored over the classes
+    both share. For a model with speaker normalisation the headline uses ``adapt`` (``all``: each
+    speaker's own statistics from all their clips; ``none``: cold start; ``K``: K random clips of the
+    speaker, drawn with ``adapt_seed``) from ``adapt_emotions`` only when given
+    (:mod:`~ser_lib.model.enrolment`), and the report gives the ``compare`` protocols beside it (by
+    default the cold start and ``all``).
     """
+    paths = [Path(model_path)] if isinstance(model_path, (str, Path)) else [Path(p) for p in model_path]
+    if not paths:
+        raise ConfigError("no checkpoint to evaluate: give a best_model.pt (or several, for an ensemble)")
     datasets = [d if isinstance(d, Dataset) else Dataset.parse(d) for d in datasets] if datasets else None
     device = resolve_device(device)
-    loaded = ckpt_io.load(model_path, device)
+    members = load_ensemble(paths, device)
+    loaded = members[0]
     datasets = datasets or training_datasets(loaded)
-    _check_subset(loaded, model_path, emotion_subset)
+    _check_subset(loaded, paths[0], emotion_subset)
     headline = Enrolment.parse(adapt, adapt_emotions, adapt_seed)
     clips, wanted, left_out = _evaluation_clips(loaded, datasets, speakers, progress)
     foreign = [d.corpus for d in datasets if d.corpus not in {t.corpus for t in training_datasets(loaded)}]
-    out = Path(output_dir) if output_dir else default_folder(model_path, wanted if speakers else None,
-                                                             "-".join(foreign) or None)
+    out = Path(output_dir) if output_dir else default_folder(paths[0], wanted if speakers else None,
+                                                             "-".join(foreign) or None, len(paths))
     check_free(out, overwrite)
-    leaked = sorted(set(wanted) & (set(loaded.split.get("train", ())) | set(loaded.split.get("val", ()))),
+    leaked = sorted(set(wanted) & {s for m in members for part in ("train", "val") for s in m.split.get(part, ())},
                     key=corpora.natural_key)
     if leaked:
         log.warning("speakers %s were used for training or model selection: their scores are not "
                     "speaker-independent", ", ".join(leaked))
+    protocols = _protocols(loaded, headline, compare)
+    predictions = predict_ensemble(members, clips, batch_size, device, progress, protocols)
+    own = sorted(set(loaded.normalizer.corpus_stats) & set(clips["corpus"])) if loaded.normalizer.speaker_norm else []
+    pred = predictions[protocols[0].key]
+    several = len(paths) > 1
+    title = "Evaluation report" + (f": ensemble of {len(paths)} models (mean probabilities)" if several else "")
+    metrics = write_evaluation(pred, out, title, model_path=[str(p) for p in paths] if several else str(paths[0]),
+                               datasets=[str(d) for d in datasets], speakers=wanted, leaked_speakers=leaked,
+                               adapt=protocols[0].key, left_out=left_out,
+                               protocols=_protocol_scores(protocols, predictions, own))
+    return Evaluation(metrics, pred, out, predictions)
+
+
+def _protocols(loaded: ckpt_io.Checkpoint, headline: Enrolment, compare: Sequence[Enrolment]) -> list[Enrolment]:
+    """The speaker-statistics protocols to run, the headline first (a model without speaker normalisation
+    has one: its inputs do not depend on the speaker)."""
     if not loaded.normalizer.speaker_norm:
         if headline.key not in (COLD_START.key, ALL_CLIPS.key):
             log.warning("this model was trained without speaker normalisation: --adapt %s changes nothing",
                         headline.key)
-        headline = ALL_CLIPS if not headline.cold else headline
-        protocols = [headline]
-    else:
-        protocols = [headline]
-        for other in compare:
-            if other.key not in {p.key for p in protocols}:
-                protocols.append(other)
-    predictions = predict_checkpoint(loaded, clips, batch_size, device, progress, protocols)
-    own = sorted(set(loaded.normalizer.corpus_stats) & set(clips["corpus"])) if loaded.normalizer.speaker_norm else []
-    pred = predictions[headline.key]
-    metrics = write_evaluation(pred, out, model_path=str(model_path), datasets=[str(d) for d in datasets],
-                               speakers=wanted, leaked_speakers=leaked, adapt=headline.key, left_out=left_out,
-                               protocols=_protocol_scores(protocols, predictions, own))
-    return Evaluation(metrics, pred, out, predictions)
+        return [ALL_CLIPS if not headline.cold else headline]
+    protocols = [headline]
+    for other in compare:
+        if other.key not in {p.key for p in protocols}:
+            protocols.append(other)
+    return protocols
 
 
 def _protocol_scores(protocols: Sequence[Enrolment], predictions: dict[str, Predictions],
