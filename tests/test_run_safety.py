@@ -157,3 +157,6 @@ def test_a_run_saved_before_an_option_existed_resumes_only_with_what_it_did():
     two = TrainConfig(dataset=("ravdess=/a", "cremad=/b"))
     assert not _harmless(two, "corpus_stats") and _harmless(TrainConfig(dataset=("ravdess=/a",)), "corpus_stats")
     assert _harmless(dataclasses.replace(two, speaker_norm=False), "corpus_stats") and not _harmless(two, "seed")
+    assert _harmless(dataclasses.replace(two, test_corpus="cremad"), "corpus_stats")  # trained on RAVDESS alone
+    three = TrainConfig(dataset=("ravdess=/a", "cremad=/b", "tess=/c"), test_corpus="tess")
+    assert not _harmless(three, "corpus_stats")
