@@ -98,11 +98,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     given = {k: getattr(args, k) for k in ("output_dir", "batch_size", "device") if hasattr(args, k)}
     given.update(overwrite=args.overwrite, adapt=args.adapt, adapt_emotions=args.adapt_emotions,
                  adapt_seed=args.adapt_seed, datasets=datasets_of(args.dataset, args.dataset_root))
-    if len(targets) > 1 and any(t.is_dir() and evaluation.fold_checkpoints(t) for t in targets):
-        print("error: an ensemble is of checkpoints (best_model.pt or run folders), not of K-fold folders; "
-              "evaluate a K-fold folder on its own", file=sys.stderr)
-        return 2
-    if target.is_dir() and evaluation.fold_checkpoints(target):
+    if len(targets) == 1 and target.is_dir() and evaluation.fold_checkpoints(target):
         if args.speakers or args.emotion_subset:
             print("error: --speakers and --emotion_subset apply to one checkpoint, not to a K-fold folder",
                   file=sys.stderr)
@@ -111,7 +107,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(format_fold_summary(summary))
         print(f"summary: {Path(given.get('output_dir') or target / 'evaluation') / 'summary.md'}")
         return 0
-    targets = [t / "best_model.pt" if t.is_dir() else t for t in targets]
     result = evaluation.evaluate_checkpoint(targets[0] if len(targets) == 1 else targets,
                                             speakers=parse_speakers(args.speakers),
                                             emotion_subset=args.emotion_subset, progress=args.progress, **given)
@@ -245,8 +240,9 @@ def _add_evaluate_command(sub) -> None:
     from .data.labels import SUBSETS
     from .reports.evaluation import evaluate_checkpoint
 
-    p = sub.add_parser("evaluate", help="metrics, figures and an error-analysis report for a checkpoint")
-    p.add_argument("--model_path", required=True, nargs="+", metavar="PATH",
+    p = sub.add_parser("evaluate", help="metrics, figures and an error-analysis report for a checkpoint "
+                                        "(or an ensemble of several)")
+    p.add_argument("--model_path", required=True, nargs="+", action="extend", metavar="PATH",
                    help="a best_model.pt, a run folder, or a K-fold run folder (fold*/best_model.pt); several "
                         "checkpoints: an ensemble, scored by the mean of their probabilities")
     _add_dataset_options(p, "default: the data the model was trained on; another corpus is scored over "
@@ -264,7 +260,7 @@ def _add_evaluate_command(sub) -> None:
     p.add_argument("--emotion_subset", choices=list(SUBSETS), help="must match the checkpoint's classes (checked)")
     p.add_argument("--output_dir", default=argparse.SUPPRESS,
                    help="default: evaluation/ beside the checkpoint (evaluation-CORPUS/ on another corpus, "
-                        "evaluation-speakers-.../ with --speakers)")
+                        "evaluation-speakers-.../ with --speakers, ...-ensemble-N/ beside the first of N models)")
     p.add_argument("--batch_size", type=int, default=argparse.SUPPRESS,
                    help=f"clips per batch (default: {_default_of(evaluate_checkpoint, 'batch_size')})")
     p.add_argument("--device", default=argparse.SUPPRESS,

@@ -178,7 +178,7 @@ def test_evaluating_training_speakers_says_so_and_earlier_evaluations_are_kept(t
     assert "not speaker-independent" in report and "Speakers ravdess:07 were used to train the model" in report
     assert "Speaker-independent evaluation" not in report and result.metrics["leaked_speakers"] == ["ravdess:07"]
     before = {p.name: p.read_bytes() for p in result.folder.iterdir()}
-    with pytest.raises(ConfigError, match="already holds an evaluation; replace it with --overwrite"):
+    with pytest.raises(ConfigError, match="already holds an evaluation .* or replace it with --overwrite"):
         evaluation.evaluate_checkpoint(model, speakers=["7", "8"], progress=False)
     assert {p.name: p.read_bytes() for p in result.folder.iterdir()} == before
     cli = ["evaluate", "--model_path", str(model), "--speakers", "7,8", "--no_progress"]
@@ -191,33 +191,43 @@ def test_evaluating_training_speakers_says_so_and_earlier_evaluations_are_kept(t
 
 
 def test_an_ensemble_scores_the_mean_of_its_models_probabilities(trained_run, corpus8, tmp_path):
-    first = trained_run / "best_model.pt"
+    first = tmp_path / "seed0" / "best_model.pt"
+    first.parent.mkdir()
+    shutil.copy(trained_run / "best_model.pt", first)
     other = tmp_path / "seed1"
     training.train(small_train_config(corpus8, other, epochs=2, seed=1))
-    alone = [evaluation.evaluate_checkpoint(m, progress=False, output_dir=tmp_path / f"alone{k}").predictions
+    alone = [evaluation.evaluate_checkpoint(m, progress=False, output_dir=tmp_path / f"alone{k}")
              for k, m in enumerate((first, other / "best_model.pt"))]
-    assert not np.allclose(alone[0].probs, alone[1].probs)  # two different models
-    run = run_cli("evaluate", "--model_path", str(first), str(other), "--no_progress")  # a run folder counts too
+    assert not np.allclose(alone[0].predictions.probs, alone[1].predictions.probs)  # two different models
+    # a run folder stands for its best_model.pt; --model_path may also be repeated
+    run = run_cli("evaluate", "--model_path", str(first), "--model_path", str(other), "--no_progress")
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("ensemble of 2 models: 1 speakers, 28 clips")
-    folder = trained_run / "evaluation-ensemble-2"  # beside the first model, never over its own evaluation
+    folder = first.parent / "evaluation-ensemble-2"  # beside the first model, never over its own evaluation
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["model_path"] == [str(first), str(other / "best_model.pt")]
     table = pd.read_csv(folder / "predictions.csv")
-    mean = (alone[0].probs + alone[1].probs) / 2
-    np.testing.assert_allclose(table[[f"p_{label}" for label in alone[0].labels]].to_numpy(), mean, atol=1e-6)
-    assert metrics["uar"] == pytest.approx(report_metrics.compute_metrics(alone[0].y_true, mean, alone[0].labels)["uar"])
-    assert "ensemble of 2 models" in (folder / "report.md").read_text()
+    labels = alone[0].predictions.labels
+    mean = (alone[0].predictions.probs + alone[1].predictions.probs) / 2
+    np.testing.assert_allclose(table[[f"p_{label}" for label in labels]].to_numpy(), mean, atol=1e-6)
+    y = alone[0].predictions.y_true
+    assert metrics["uar"] == pytest.approx(report_metrics.compute_metrics(y, mean, labels)["uar"])
+    cold = [a.by_protocol["none"].probs for a in alone]  # every protocol is averaged, the cold start too
+    cold_uar = report_metrics.compute_metrics(y, (cold[0] + cold[1]) / 2, labels)["uar"]
+    assert metrics["protocols"]["cold_start"]["uar"] == pytest.approx(cold_uar)
+    assert "an ensemble of 2 models (`" in (folder / "report.md").read_text()
 
 
 def test_an_ensemble_of_models_with_other_classes_is_refused(trained_run, corpus8, tmp_path):
+    model = trained_run / "best_model.pt"
     six = tmp_path / "six"
     training.train(small_train_config(corpus8, six, emotion_subset="basic6", quick=True))
     with pytest.raises(CheckpointError, match="an ensemble's models must share their classes"):
-        evaluation.evaluate_checkpoint([trained_run / "best_model.pt", six / "best_model.pt"], progress=False,
-                                       output_dir=tmp_path / "refused")
+        evaluation.evaluate_checkpoint([model, six], progress=False, output_dir=tmp_path / "refused")
+    with pytest.raises(ConfigError, match="is given twice"):
+        evaluation.evaluate_checkpoint([model, trained_run], progress=False, output_dir=tmp_path / "refused")
     assert not (tmp_path / "refused").exists()
     cv = tmp_path / "cv"
     training.train(small_train_config(corpus8, cv, folds=2, quick=True))
     run = run_cli("evaluate", "--model_path", str(trained_run), str(cv), "--no_progress")
-    assert run.returncode == 2 and "not of K-fold folders" in run.stderr
+    assert run.returncode == 2 and "is a K-fold run folder" in run.stderr and "Traceback" not in run.stderr

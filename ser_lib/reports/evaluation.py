@@ -1,8 +1,9 @@
 """Evaluation reports: metrics, figures and an error analysis a researcher can read on its own.
 
 ``python -m ser_lib evaluate --model_path RUN/best_model.pt`` evaluates a checkpoint on the test
-actors of its own split (recorded in the checkpoint), or on ``--actors``; notebook 05 walks through
-the result. It writes into ``--output_dir`` (default ``RUN/evaluation``):
+speakers of its own split (recorded in the checkpoint), or on ``--speakers``; notebook 05 walks through
+the result. Several checkpoints of the same classes are evaluated as an ensemble (the mean of their
+probabilities). It writes into ``--output_dir`` (default ``RUN/evaluation``):
 
 * ``metrics.json`` - accuracy (WA), UAR, macro-F1, per-class precision/recall/F1/support, one-vs-rest
   ROC AUC per class and macro, expected calibration error, clip count and actors;
@@ -95,20 +96,35 @@ def predict_ensemble(members: Sequence[ckpt_io.Checkpoint], clips: pd.DataFrame,
     """:func:`predict_checkpoint` of each model, and for each protocol the mean of their probabilities
     (models of the same classes; the clips are read once per audio setting)."""
     audio: list[tuple] = []  # (settings, what load_table gave)
-    runs = []
     for loaded in members:
-        read = next((got for settings, got in audio if settings == loaded.audio), None)
-        if read is None:
+        if not any(settings == loaded.audio for settings, _ in audio):
             read = load_table(clips, loaded.audio, progress=progress)
-            audio.append((loaded.audio, read))
-        runs.append(predict_checkpoint(loaded, clips, batch_size, device, progress, adapt, loaded_audio=read))
-    first = runs[0]
-    for other in runs[1:]:
-        for key, pred in other.items():
-            if pred.clips["path"].tolist() != first[key].clips["path"].tolist():
+            if audio and read[0]["path"].tolist() != audio[0][1][0]["path"].tolist():
                 raise DatasetError("the models of the ensemble could not read the same clips (their audio settings "
                                    "differ): evaluate them one by one")
+            audio.append((loaded.audio, read))
+    runs = [predict_checkpoint(loaded, clips, batch_size, device, progress, adapt,
+                               loaded_audio=next(got for settings, got in audio if settings == loaded.audio))
+            for loaded in members]
+    first = runs[0]
     return {key: replace(pred, probs=np.mean([run[key].probs for run in runs], axis=0)) for key, pred in first.items()}
+
+
+def checkpoint_paths(given: Sequence[str | Path]) -> list[Path]:
+    """The checkpoint files of one model or an ensemble (a run folder stands for its ``best_model.pt``),
+    refused when empty, when a K-fold folder is among several, or when one checkpoint is given twice."""
+    if not given:
+        raise ConfigError("no checkpoint to evaluate: give a best_model.pt (or several, for an ensemble)")
+    if len(given) > 1:
+        for path in map(Path, given):
+            if path.is_dir() and fold_checkpoints(path):
+                raise ConfigError(f"{path} is a K-fold run folder: an ensemble is of checkpoints (best_model.pt or "
+                                  f"run folders); evaluate a K-fold folder on its own")
+    paths = [Path(p) / "best_model.pt" if Path(p).is_dir() else Path(p) for p in given]
+    twice = [str(p) for p in paths if sum(q.resolve() == p.resolve() for q in paths) > 1]
+    if twice:
+        raise ConfigError(f"{twice[0]} is given twice: each model of an ensemble once")
+    return paths
 
 
 def load_ensemble(model_paths: Sequence[str | Path], device) -> list[ckpt_io.Checkpoint]:
@@ -187,8 +203,8 @@ def default_folder(model_path: str | Path, speakers: Sequence[str] | None = None
 def check_free(folder: Path, overwrite: bool) -> None:
     """Refuse to replace an earlier evaluation unless asked."""
     if not overwrite and any((folder / name).exists() for name in ("metrics.json", "report.md", "summary.json")):
-        raise ConfigError(f"{folder} already holds an evaluation; replace it with --overwrite, or write this one "
-                          f"elsewhere with --output_dir")
+        raise ConfigError(f"{folder} already holds an evaluation ({folder / 'metrics.json'} says of which model); "
+                          f"write this one elsewhere with --output_dir, or replace it with --overwrite")
 
 
 def evaluate_checkpoint(model_path: str | Path | Sequence[str | Path], datasets: Sequence[Dataset | str] | None = None,
@@ -198,8 +214,10 @@ def evaluate_checkpoint(model_path: str | Path | Sequence[str | Path], datasets:
                         adapt_seed: int = 0, compare: Sequence[Enrolment] = (COLD_START, ALL_CLIPS),
                         progress: bool = True, overwrite: bool = False) -> Evaluation:
     """Evaluate one checkpoint, or an ensemble (a list of them: the mean of their probabilities, e.g. one
-    recipe trained with several seeds), and write metrics, predictions, figures and report into
-    ``output_dir`` (an earlier evaluation there is replaced only with ``overwrite``).
+    recipe trained with several seeds; a run folder stands for its ``best_model.pt``), and write
+    metrics, predictions, figures and report into ``output_dir`` (an earlier evaluation there is
+    replaced only with ``overwrite``). Each model of an ensemble uses its own normalisation statistics;
+    the test speakers, the default datasets and the report's descriptions follow the first.
 
     ``datasets`` (``NAME=PATH``) default to the ones the model was trained on (an ensemble's first
     model: its split gives the test speakers); on another corpus the model is scored over the classes
@@ -209,9 +227,7 @@ def evaluate_checkpoint(model_path: str | Path | Sequence[str | Path], datasets:
     (:mod:`~ser_lib.model.enrolment`), and the report gives the ``compare`` protocols beside it (by
     default the cold start and ``all``).
     """
-    paths = [Path(model_path)] if isinstance(model_path, (str, Path)) else [Path(p) for p in model_path]
-    if not paths:
-        raise ConfigError("no checkpoint to evaluate: give a best_model.pt (or several, for an ensemble)")
+    paths = checkpoint_paths([model_path] if isinstance(model_path, (str, Path)) else model_path)
     datasets = [d if isinstance(d, Dataset) else Dataset.parse(d) for d in datasets] if datasets else None
     device = resolve_device(device)
     members = load_ensemble(paths, device)

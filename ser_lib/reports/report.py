@@ -57,6 +57,13 @@ def _md_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _models(model_path: str | list[str]) -> str:
+    """The evaluated checkpoint, or an ensemble's, as the report names them."""
+    if isinstance(model_path, str):
+        return f"`{model_path}`"
+    return f"an ensemble of {len(model_path)} models ({', '.join(f'`{p}`' for p in model_path)})"
+
+
 def _headline(metrics: dict, labels: list[str], title: str) -> list[str]:
     """The report's title, what was evaluated (and whether it is speaker-independent), the headline table."""
     speakers = _speaker_list(metrics["speakers"])
@@ -65,7 +72,7 @@ def _headline(metrics: dict, labels: list[str], title: str) -> list[str]:
     lines = [
         f"# {title}",
         "",
-        f"{kind} of `{metrics['model_path']}` on speakers {speakers} "
+        f"{kind} of {_models(metrics['model_path'])} on speakers {speakers} "
         f"({metrics['n_clips']} clips, {len(labels)} classes: {', '.join(labels)}), "
         f"data {', '.join(f'`{d}`' for d in metrics['datasets'])}.",
         "",
