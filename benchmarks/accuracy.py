@@ -36,6 +36,8 @@ Configurations (``--config``):
   (``average_epochs`` 3, the default since it was measured; the cross-corpus benchmark's configuration);
 * ``no_average`` - the default with the last step's weights instead (``average_epochs`` 0), as every
   configuration above was measured before the average became the default.
+* ``mixup`` - the default with ``--mixup 1.0`` (clip vectors and their labels mixed in pairs; the
+  cross-corpus benchmark's configuration).
 
 Runs are kept in ``--out`` and an interrupted benchmark resumes where it stopped.
 
@@ -72,6 +74,7 @@ CONFIGS: dict[str, dict] = {
     "mild_augment": {"speaker_norm": True, "descriptors": True, **cross_corpus.CONFIGS["mild_augment"]},
     "weight_average": {"speaker_norm": True, "descriptors": True, **cross_corpus.CONFIGS["weight_average"]},
     "no_average": {"speaker_norm": True, "descriptors": True, **cross_corpus.RAW},
+    "mixup": {"speaker_norm": True, "descriptors": True, **cross_corpus.CONFIGS["mixup"]},
 }
 
 #: The enrolment protocols a speaker-normalised model is scored under, in the order printed.

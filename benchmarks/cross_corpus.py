@@ -30,7 +30,9 @@ before the strong default: each perturbation with probability 0.5, noise 10-40 d
 default since it was measured); ``no_average`` (the last step's weights, the default before; the four
 configurations above it keep them too, as they were measured); ``tilt`` (the default with a random
 spectral tilt of up to 3 dB per octave on the training clips and the noisy cold-start copies: another
-microphone's colour; compare it with ``default``).
+microphone's colour; compare it with ``default``); ``regularised`` (the default with dropout 0.35 and weight
+decay 0.05); ``mixup`` (the default with ``--mixup 1.0``: clip vectors and labels mixed in pairs);
+``ser_egemaps`` (the default with openSMILE's eGeMAPS beside the project's descriptors).
 
 Single runs vary with the seed by a few hundredths of UAR; ``--seed`` repeats a benchmark (runs of another
 seed are kept beside the others, in ``seed-N``). ``--ensemble N`` trains (or reuses) the models of seeds
@@ -72,6 +74,9 @@ CONFIGS: dict[str, dict] = {
     "weight_average": {"average_epochs": 3.0, **POOLED},
     "no_average": {**RAW, **POOLED},
     "tilt": {"augment_settings": WaveAugment(tilt_db=3.0)},
+    "regularised": {"dropout": 0.35, "weight_decay": 0.05},
+    "mixup": {"mixup": 1.0},
+    "ser_egemaps": {"descriptor_set": "ser+egemaps"},
 }
 PROTOCOLS = ("cold_start", "adapted")
 

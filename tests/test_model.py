@@ -225,3 +225,14 @@ def test_parameter_counts_add_up(tiny_backbone):
     assert counts["all"]["total"] == sum(p.numel() for p in model.parameters())
     assert counts["all"]["trainable"] == sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert counts["backbone"]["trainable"] == 3  # only the layer weights
+
+
+def test_mixup_mixes_each_clip_vector_with_its_partner():
+    model = make(None).eval()
+    wave = torch.randn(4, SR) * 0.1
+    order = torch.tensor([2, 3, 0, 1])
+    plain = model(wave).emotion_logits
+    assert torch.allclose(model(wave, mix=(order, 1.0)).emotion_logits, plain, atol=1e-6)
+    assert torch.allclose(model(wave, mix=(order, 0.0)).emotion_logits, plain[order], atol=1e-6)
+    halfway = model(wave, mix=(order, 0.5)).emotion_logits
+    assert not torch.allclose(halfway, plain, atol=1e-3) and not torch.allclose(halfway, plain[order], atol=1e-3)

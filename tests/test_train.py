@@ -239,3 +239,25 @@ def test_length_buckets_batch_clips_of_similar_length_and_keep_every_clip():
     batches = [order[i:i + batch] for i in range(0, n, batch)]
     assert all(np.all(np.diff(lengths[b]) >= 0) for b in batches)  # each cut from a pool sorted by length
     assert len(batches[-1]) == n % batch  # the short batch stays last
+
+
+def test_mixup_mixes_training_batches_only(corpus8, tmp_path, monkeypatch):
+    seen = []
+    forward = SERModel.forward
+
+    def recording(self, *args, mix=None, **kwargs):
+        seen.append((self.training, mix))
+        return forward(self, *args, mix=mix, **kwargs)
+
+    monkeypatch.setattr(SERModel, "forward", recording)
+    training.train(small_train_config(corpus8, tmp_path / "mixed", mixup=1.0, quick=True))
+    mixed = [mix for train, mix in seen if train]
+    assert mixed and all(mix is not None for mix in mixed)
+    assert all(sorted(order.tolist()) == list(range(len(order))) and 0 <= weight <= 1 for order, weight in mixed)
+    assert len({round(weight, 6) for _, weight in mixed}) > 1  # a new weight for each batch
+    assert all(mix is None for train, mix in seen if not train)  # validation and test see whole clips
+    seen.clear()
+    training.train(small_train_config(corpus8, tmp_path / "plain", quick=True))
+    assert seen and all(mix is None for _, mix in seen)
+    with pytest.raises(ConfigError, match="--mixup must not be negative"):
+        training.train(small_train_config(corpus8, tmp_path / "bad", mixup=-1.0))

@@ -154,13 +154,15 @@ class SERModel(nn.Module):
                 backbone_states: torch.Tensor | None = None,
                 backbone_lengths: torch.Tensor | None = None,
                 mel_mean: torch.Tensor | None = None, mel_std: torch.Tensor | None = None,
-                descriptors: torch.Tensor | None = None) -> SEROutput:
+                descriptors: torch.Tensor | None = None,
+                mix: tuple[torch.Tensor, float] | None = None) -> SEROutput:
         """``wave`` (batch, samples) at ``config.mel.sample_rate``; ``lengths`` real samples per clip.
 
         ``backbone_states``/``backbone_lengths`` (from :meth:`Backbone.layers`, e.g. a disk cache)
         replace running a frozen encoder; ``mel_mean``/``mel_std`` ``(batch, n_mels)`` normalise each
         clip's log-mel, ``descriptors`` ``(batch, descriptor_dim)`` are its normalised clip descriptors
-        (both from :class:`~ser_lib.model.normalizer.InputNormalizer`).
+        (both from :class:`~ser_lib.model.normalizer.InputNormalizer`). ``mix`` ``(order, weight)`` (training
+        only) replaces each clip's vector by ``weight`` of it plus ``1 - weight`` of clip ``order[i]``'s (mixup).
         """
         if wave.dim() == 1:
             wave = wave[None]
@@ -179,6 +181,9 @@ class SERModel(nn.Module):
                 raise ConfigError("this model also takes clip descriptors (descriptor_dim > 0); pass descriptors")
             described = self.descriptor_net(descriptors.to(pooled.dtype))
             pooled = self.descriptor_merge(torch.cat([pooled, described], dim=-1))
+        if mix is not None:
+            order, weight = mix
+            pooled = weight * pooled + (1 - weight) * pooled[order]
         gender = self.gender_head(pooled) if self.gender_head is not None else None
         return SEROutput(self.emotion_head(pooled), gender, attention, mask)
 

@@ -31,7 +31,7 @@ START_OPTIONS: tuple[str, ...] = ("resume", "overwrite", "output_dir")
 #: What a run saved before an option existed did, for options whose default changed what runs compute
 #: (so such a run resumes only with that value, never silently with the new one).
 BEFORE_OPTION: dict[str, object] = {"trim_floor_db": None, "cold_start_noise": 0.0, "bucket_by_length": False,
-                                    "average_epochs": 0.0, "corpus_stats": False}
+                                    "average_epochs": 0.0, "corpus_stats": False, "mixup": 0.0}
 #: The same for the fields of grouped options (``--augment_*``): what a run saved before the field did.
 BEFORE_FIELD: dict[str, dict[str, object]] = {"augment_settings": {"tilt_db": 0.0}}
 
@@ -114,6 +114,8 @@ class TrainConfig:
     balance: str = option("loss", "class balancing by loss weights, by sampling, or none",
                           choices=("loss", "sampler", "none"))
     label_smoothing: float = option(0.1, "label smoothing of the emotion loss")
+    mixup: float = option(0.0, "mixup of clip vectors: each batch is mixed with a shuffled copy of itself after "
+                               "pooling, labels too, by a weight drawn from Beta(a, a) for this a (0: off)")
     patience: int = option(10, "early stopping: epochs without a better validation UAR (0: off)")
     select_window: int = option(3, "judge each epoch by the mean validation UAR of this many epochs up to it "
                                    "(1: its own), against one lucky epoch on few validation speakers")
@@ -155,6 +157,7 @@ class TrainConfig:
             (0 <= self.enrolment_rate and self.cold_start_rate + self.enrolment_rate < 1,
              "--enrolment_rate is a fraction of the training clips, and with --cold_start_rate below 1"),
             (self.average_epochs >= 0, "--average_epochs must not be negative (0: off)"),
+            (self.mixup >= 0, "--mixup must not be negative (0: off)"),
             (self.select_window >= 1, "--select_window must be at least 1"),
             (self.folds is None or self.folds >= 2, "--folds needs at least 2"),
             (not (self.folds and self.test_corpus), "--folds and --test_corpus are two different splits: give one"),

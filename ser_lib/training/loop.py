@@ -90,12 +90,18 @@ class Trainer:
     def step(self, batch: dict, generator: torch.Generator) -> tuple[dict, torch.Tensor]:
         """One optimisation step; the batch's losses and emotion logits."""
         augment = (lambda s, n: self.spec_augment(s, n, generator)) if self.spec_augment else None
-        out = self.model(batch["wave"], batch["lengths"], spec_augment=augment, **batch["inputs"])
-        loss_e = self.emotion_loss(out.emotion_logits.float(), batch["emotion"])
+        mix = self._mix(len(batch["emotion"]), generator)
+        out = self.model(batch["wave"], batch["lengths"], spec_augment=augment, mix=mix, **batch["inputs"])
+        itself = torch.arange(len(batch["emotion"]), device=batch["emotion"].device)
+        parts = [(itself, 1.0)] if mix is None else [(itself, mix[1]), (mix[0], 1 - mix[1])]
+        loss_e = torch.zeros((), device=out.emotion_logits.device)
         loss_g = torch.zeros((), device=loss_e.device)
-        known = batch["gender"] != IGNORE  # clips whose speaker's gender is unknown teach the gender head nothing
-        if out.gender_logits is not None and bool(known.any()):
-            loss_g = self.gender_loss(out.gender_logits.float()[known], batch["gender"][known])
+        for order, weight in parts:  # a mixed clip's loss is the mixture of its two clips' losses
+            loss_e = loss_e + weight * self.emotion_loss(out.emotion_logits.float(), batch["emotion"][order])
+            gender = batch["gender"][order]
+            known = gender != IGNORE  # clips whose speaker's gender is unknown teach the gender head nothing
+            if out.gender_logits is not None and bool(known.any()):
+                loss_g = loss_g + weight * self.gender_loss(out.gender_logits.float()[known], gender[known])
         loss = loss_e + self.config.gender_weight * loss_g
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss.item()}")
@@ -109,6 +115,14 @@ class Trainer:
             if self.average is not None:
                 self.average.update(self.unwrapped)
         return {"loss": loss.item(), "emotion": loss_e.item(), "gender": loss_g.item()}, out.emotion_logits
+
+    def _mix(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, float] | None:
+        """Mixup's pairing and weight for a batch of ``n`` clips (None: off, or a batch of one)."""
+        if not self.config.mixup or n < 2:
+            return None
+        rng = np.random.default_rng(int(torch.randint(2 ** 62, (1,), generator=generator)))
+        weight = float(rng.beta(self.config.mixup, self.config.mixup))
+        return torch.randperm(n, generator=generator).to(self.accelerator.device), weight
 
     def train_epoch(self, loader, epoch: int, stop_message) -> dict:
         """Train one epoch; the epoch's row of ``history.csv`` (training losses and accuracy).
