@@ -38,6 +38,8 @@ Configurations (``--config``):
   configuration above was measured before the average became the default.
 * ``mixup`` - the default with ``--mixup 1.0`` (clip vectors and their labels mixed in pairs; the
   cross-corpus benchmark's configuration).
+* ``ser_voice`` - the default with a pretrained voice encoder's layer statistics beside the project's
+  descriptors (``descriptor_set`` ser+voice; the cross-corpus benchmark's configuration).
 
 Runs are kept in ``--out`` and an interrupted benchmark resumes where it stopped.
 
@@ -75,6 +77,7 @@ CONFIGS: dict[str, dict] = {
     "weight_average": {"speaker_norm": True, "descriptors": True, **cross_corpus.CONFIGS["weight_average"]},
     "no_average": {"speaker_norm": True, "descriptors": True, **cross_corpus.RAW},
     "mixup": {"speaker_norm": True, "descriptors": True, **cross_corpus.CONFIGS["mixup"]},
+    "ser_voice": {"speaker_norm": True, "descriptors": True, **cross_corpus.CONFIGS["ser_voice"]},
 }
 
 #: The enrolment protocols a speaker-normalised model is scored under, in the order printed.

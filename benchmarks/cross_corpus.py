@@ -32,7 +32,8 @@ configurations above it keep them too, as they were measured); ``tilt`` (the def
 spectral tilt of up to 3 dB per octave on the training clips and the noisy cold-start copies: another
 microphone's colour; compare it with ``default``); ``regularised`` (the default with dropout 0.35 and weight
 decay 0.05); ``mixup`` (the default with ``--mixup 1.0``: clip vectors and labels mixed in pairs);
-``ser_egemaps`` (the default with openSMILE's eGeMAPS beside the project's descriptors).
+``ser_egemaps`` (the default with openSMILE's eGeMAPS beside the project's descriptors); ``ser_voice`` (the
+default with a pretrained voice encoder's layer statistics beside them).
 
 Single runs vary with the seed by a few hundredths of UAR; ``--seed`` repeats a benchmark (runs of another
 seed are kept beside the others, in ``seed-N``). ``--ensemble N`` trains (or reuses) the models of seeds
@@ -77,6 +78,7 @@ CONFIGS: dict[str, dict] = {
     "regularised": {"dropout": 0.35, "weight_decay": 0.05},
     "mixup": {"mixup": 1.0},
     "ser_egemaps": {"descriptor_set": "ser+egemaps"},
+    "ser_voice": {"descriptor_set": "ser+voice"},
 }
 PROTOCOLS = ("cold_start", "adapted")
 

@@ -319,8 +319,20 @@ DESCRIPTOR_VERSIONS = (1, 2, 3)
 #: The versions a new run may train with (version 1 is kept for the checkpoints that used it).
 TRAINABLE_DESCRIPTOR_VERSIONS = DESCRIPTOR_VERSIONS[1:]
 #: Which descriptors feed the model: ``ser`` (this module's :func:`clip_statistics`), ``egemaps``
-#: (openSMILE's 88 eGeMAPS functionals, :mod:`.egemaps`), or both side by side.
-DESCRIPTOR_SETS = ("ser", "egemaps", "ser+egemaps")
+#: (openSMILE's 88 eGeMAPS functionals, :mod:`.egemaps`), ``voice`` (a pretrained voice encoder's layer
+#: statistics, :mod:`.voice`), or two of them side by side.
+DESCRIPTOR_SETS = ("ser", "egemaps", "ser+egemaps", "voice", "ser+voice")
+
+
+def part_version(part: str) -> str:
+    """The version of an external descriptor part (``egemaps``: openSMILE's; ``voice``: the encoder's weights)."""
+    if part == "voice":
+        from . import voice
+
+        return voice.version()
+    from . import egemaps
+
+    return egemaps.version()
 
 
 def _parts(descriptor_set: str) -> list[str]:
@@ -336,6 +348,10 @@ def descriptor_names(descriptor_set: str = "ser") -> tuple[str, ...]:
     for part in _parts(descriptor_set):
         if part == "ser":
             names += tuple(clip_statistics(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)))
+        elif part == "voice":
+            from . import voice
+
+            names += voice.names()
         else:
             from . import egemaps
 
@@ -349,6 +365,10 @@ def _describe(wave: np.ndarray, version: int = DESCRIPTOR_VERSION, descriptor_se
     for part in _parts(descriptor_set):
         if part == "ser":
             values += list(clip_statistics(wave, sr, version=version).values())
+        elif part == "voice":
+            from . import voice
+
+            values += voice.statistics(wave, sr).tolist()
         else:
             from . import egemaps
 
@@ -377,10 +397,8 @@ def descriptor_matrix(paths_: Sequence[str | Path], waves: Sequence[np.ndarray],
     blocks = []
     for part in _parts(descriptor_set):
         params = {"version": version, **settings.cache_params(), **(tag or {})}
-        if part == "egemaps":
-            from . import egemaps
-
-            params = {**params, "version": egemaps.version()}
+        if part != "ser":
+            params = {**params, "version": part_version(part)}
         describe = partial(_describe, version=version, descriptor_set=part, sr=settings.sample_rate)
         blocks.append(_finite(store.get_many(paths_, "descriptors" if part == "ser" else part, params, describe,
                                              crops, workers)))

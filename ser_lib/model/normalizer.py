@@ -189,13 +189,11 @@ def blend(own: Stats, prior: Stats, count: float, prior_count: float) -> Stats:
                  np.sqrt(w * own.std ** 2 + (1 - w) * prior.std ** 2).astype(np.float32))
 
 
-def _egemaps_version(descriptor_set: str) -> dict[str, str]:
-    """``{"egemaps_version": ...}`` for a descriptor set with eGeMAPS (openSMILE's own version), else empty."""
-    if "egemaps" not in descriptor_set.split("+"):
-        return {}
-    from ..data import egemaps
+def _part_versions(descriptor_set: str) -> dict[str, str]:
+    """``{"egemaps_version": ..., "voice_version": ...}`` for the external parts of a descriptor set."""
+    from ..data.features import part_version
 
-    return {"egemaps_version": egemaps.version()}
+    return {f"{part}_version": part_version(part) for part in descriptor_set.split("+") if part != "ser"}
 
 
 @dataclass
@@ -291,7 +289,7 @@ class InputNormalizer:
         return {"speaker_norm": self.speaker_norm, "mel": self.mel.to_dict() if self.mel else None,
                 "descriptors": self.descriptors.to_dict() if self.descriptors else None,
                 "descriptor_names": list(self.descriptor_names), "descriptor_version": self.descriptor_version,
-                "descriptor_set": self.descriptor_set, **_egemaps_version(self.descriptor_set),
+                "descriptor_set": self.descriptor_set, **_part_versions(self.descriptor_set),
                 **({"corpus_stats": {name: stats.to_dict() for name, stats in self.corpus_stats.items()}}
                    if self.corpus_stats else {})}
 
@@ -302,10 +300,15 @@ class InputNormalizer:
         if descriptor_set not in DESCRIPTOR_SETS:
             raise CheckpointError(f"the checkpoint's descriptor set {descriptor_set!r} is not one this ser_lib "
                                   f"computes ({', '.join(DESCRIPTOR_SETS)}): update ser_lib")
-        saved, current = data.get("egemaps_version"), _egemaps_version(descriptor_set).get("egemaps_version")
-        if saved and current and saved != current:
+        current = _part_versions(descriptor_set)
+        saved = data.get("egemaps_version")
+        if saved and saved != current.get("egemaps_version", saved):
             log.warning("this model's eGeMAPS descriptors were computed by %s, this machine has %s: its inputs "
-                        "may differ slightly", saved, current)
+                        "may differ slightly", saved, current["egemaps_version"])
+        saved = data.get("voice_version")
+        if saved and saved != current.get("voice_version", saved):
+            raise CheckpointError(f"this model's voice descriptors come from the encoder weights {saved}, this "
+                                  f"machine has {current['voice_version']}: install the weights it was trained with")
         if names and names != descriptor_names(descriptor_set):
             raise CheckpointError("the checkpoint's clip descriptors are not the ones this ser_lib computes "
                                   "(it was trained with another version): retrain it")

@@ -75,7 +75,9 @@ class TrainConfig:
     spectrogram: bool = option(True, "the log-mel CNN branch")
     descriptors: bool = option(True, "clip descriptors (pitch, energy, MFCC statistics) beside the pooled vector")
     descriptor_set: str = option("ser", "which clip descriptors: ser (pitch, energy, MFCC and spectral statistics), "
-                                        "egemaps (openSMILE's 88 eGeMAPS functionals) or ser+egemaps",
+                                        "egemaps (openSMILE's 88 eGeMAPS functionals), voice (a pretrained voice "
+                                        "encoder's layer statistics; pip install --no-deps resemblyzer) or two joined "
+                                        "by +",
                                  choices=DESCRIPTOR_SETS)
     descriptor_version: int = option(DESCRIPTOR_VERSION, "version of the ser descriptors: 2 (speech frames only) or "
                                                          "3 (the same after subtracting the room's noise floor)",

@@ -1,0 +1,168 @@
+"""The pretrained voice encoder's descriptors: weights found or a clear way out, layer statistics, descriptor
+sets, and checkpoints that name the weights they were trained with. A randomly initialised encoder, saved
+as the real file is laid out, stands in for the real weights."""
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from torch import nn
+
+from ser_lib.data import features, voice
+from ser_lib.data.audio import AudioSettings
+from ser_lib.errors import CheckpointError, ConfigError
+
+SR = 16000
+
+
+def _save_encoder(path, seed: int) -> None:
+    """An encoder laid out as the resemblyzer file: ``model_state`` with ``lstm.*`` and the heads around it."""
+    torch.manual_seed(seed)
+    lstm, linear = nn.LSTM(40, 256, 3, batch_first=True), nn.Linear(256, 256)
+    state = {**{f"lstm.{k}": v for k, v in lstm.state_dict().items()},
+             **{f"linear.{k}": v for k, v in linear.state_dict().items()},
+             "similarity_weight": torch.tensor([10.0]), "similarity_bias": torch.tensor([-5.0])}
+    torch.save({"step": 1, "model_state": state}, path)
+
+
+@pytest.fixture
+def encoder(tmp_path, monkeypatch):
+    path = tmp_path / "pretrained.pt"
+    _save_encoder(path, 0)
+    monkeypatch.setenv(voice.ENV, str(path))
+    monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path / "cache"))
+    return path
+
+
+def _speech(f0: float, seconds: float = 1.5, sr: int = SR, seed: int = 0) -> np.ndarray:
+    """A voiced sound whose pitch glides around ``f0``, with a little noise."""
+    t = np.arange(int(seconds * sr)) / sr
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.1 * np.sin(2 * np.pi * 3 * t))) / sr
+    wave = sum(np.sin(k * phase) / k for k in range(1, 15))
+    rng = np.random.default_rng(seed)
+    return (0.1 * wave / np.abs(wave).max() + 0.002 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def test_statistics_are_each_layers_mean_and_spread_over_the_frames(encoder):
+    wave = _speech(150.0)
+    values = voice.statistics(wave, SR)
+    assert values.shape == (len(voice.names()),) == (1536,) and values.dtype == np.float32
+    assert voice.names()[0] == "voice_l1_mean_0" and voice.names()[-1] == "voice_l3_std_255"
+    # the same weights as one three-layer LSTM: its output is the last layer's states
+    state = torch.load(encoder, weights_only=True)["model_state"]
+    whole = nn.LSTM(40, 256, 3, batch_first=True)
+    whole.load_state_dict({k[len("lstm."):]: v for k, v in state.items() if k.startswith("lstm.")})
+    with torch.no_grad():
+        out, _ = whole(torch.from_numpy(voice.mel_power(wave))[None])
+    np.testing.assert_allclose(values[1024:1280], out[0].mean(0).numpy(), atol=1e-5)
+    np.testing.assert_allclose(values[1280:], out[0].std(0, correction=0).numpy(), atol=1e-5)
+    assert not np.allclose(values, voice.statistics(_speech(260.0, seed=1), SR), atol=1e-3)
+
+
+def test_quiet_clips_are_raised_loud_ones_keep_their_level_and_any_rate_is_resampled(encoder):
+    wave = 0.2 * _speech(150.0)  # about -40 dBFS
+    assert 20 * np.log10(np.sqrt(np.mean(wave ** 2))) < voice.TARGET_DBFS
+    np.testing.assert_allclose(voice.statistics(0.05 * wave, SR), voice.statistics(wave, SR), atol=1e-4)
+    loud = 30 * wave  # about 30 dB louder, 0 dB above the target: heard as louder
+    assert np.abs(voice.statistics(loud, SR) - voice.statistics(wave, SR)).max() > 1e-2
+    at48 = voice.statistics(0.2 * _speech(150.0, sr=48000), 48000)
+    assert np.abs(at48 - voice.statistics(wave, SR)).max() < 0.05
+    silent = voice.statistics(np.zeros(50, np.float32), SR)  # silence and clips shorter than one window
+    assert silent.shape == (1536,) and np.isfinite(silent).all()
+
+
+def test_missing_or_wrong_weights_say_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.delenv(voice.ENV, raising=False)
+    monkeypatch.setattr(voice.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match="pip install --no-deps resemblyzer.*--descriptor_set ser"):
+        voice.weights_path()
+    assert not voice.available()
+    monkeypatch.setenv(voice.ENV, str(tmp_path / "nowhere.pt"))
+    with pytest.raises(ConfigError, match="is not a file"):
+        voice.weights_path()
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"model_state": {"linear.weight": torch.zeros(2, 2)}}, wrong)
+    monkeypatch.setenv(voice.ENV, str(wrong))
+    with pytest.raises(ConfigError, match="does not hold the voice encoder's weights"):
+        voice.statistics(_speech(150.0), SR)
+
+
+def test_voice_descriptors_join_the_projects_own_and_are_cached_per_weights(encoder, tmp_path, monkeypatch):
+    ser, both = features.descriptor_names("ser"), features.descriptor_names("ser+voice")
+    assert both == ser + voice.names()
+    settings = AudioSettings()
+    waves = [_speech(150.0, 2.0), _speech(220.0, 2.5, seed=1)]
+    paths = []
+    for k, wave in enumerate(waves):
+        paths.append(tmp_path / f"c{k}.wav")
+        sf.write(str(paths[-1]), wave, SR, subtype="FLOAT")
+    matrix = features.descriptor_matrix(paths, waves, settings, workers=1, descriptor_set="ser+voice")
+    assert matrix.shape == (2, len(both))
+    for k, wave in enumerate(waves):
+        np.testing.assert_allclose(matrix[k], features.clip_descriptors(wave, settings, descriptor_set="ser+voice"),
+                                   rtol=1e-4, atol=1e-5)
+    other = tmp_path / "other.pt"  # other weights: computed again, not read from the first weights' cache
+    _save_encoder(other, 1)
+    monkeypatch.setenv(voice.ENV, str(other))
+    assert voice.version() != features.part_version("egemaps")
+    again = features.descriptor_matrix(paths, waves, settings, workers=1, descriptor_set="voice")
+    assert not np.allclose(again, matrix[:, len(ser):], atol=1e-3)
+
+
+def test_a_checkpoint_names_its_encoder_weights_and_refuses_others(encoder, corpus8, tmp_path, monkeypatch):
+    from conftest import small_train_config
+
+    from ser_lib import training
+    from ser_lib.inference import Predictor
+    from ser_lib.model import checkpoint as ckpt_io
+
+    out = tmp_path / "run"
+    training.train(small_train_config(corpus8, out, epochs=1, descriptor_set="ser+voice"))
+    loaded = ckpt_io.load(out / "best_model.pt")
+    assert loaded.model.config.descriptor_dim == len(features.descriptor_names("ser+voice"))
+    assert ckpt_io.read(out / "best_model.pt")["normalizer"]["voice_version"] == voice.version()
+    clip = sorted((corpus8 / "Actor_08").glob("*.wav"))[0]
+    prediction = Predictor.from_checkpoint(out / "best_model.pt", device="cpu").predict_file(clip)
+    assert prediction.probs.shape == (4,) and abs(prediction.probs.sum() - 1) < 1e-5
+    other = tmp_path / "other.pt"
+    _save_encoder(other, 1)
+    monkeypatch.setenv(voice.ENV, str(other))
+    with pytest.raises(CheckpointError, match="voice descriptors come from the encoder weights"):
+        ckpt_io.load(out / "best_model.pt")
+
+
+def test_the_voice_baseline_features_are_cached_per_weights(encoder, tmp_path, monkeypatch):
+    import pandas as pd
+
+    from ser_lib.training import baseline
+
+    rows = []
+    for k, f0 in enumerate((120.0, 240.0)):
+        silence = np.zeros(SR // 2, np.float32)  # leading and trailing silence, trimmed before the encoder
+        path = tmp_path / f"clip{k}.wav"
+        sf.write(str(path), np.concatenate([silence, 0.2 * _speech(f0), silence]), SR)
+        rows.append({"path": str(path), "speaker": "folder:a", "emotion": "neutral"})
+    clips = pd.DataFrame(rows)
+    table = baseline.feature_table(clips, feature_set="voice")
+    assert list(table.columns) == list(voice.names()) and len(table) == 2
+    trimmed = voice.statistics(0.2 * _speech(120.0), SR)
+    assert np.abs(table.iloc[0].to_numpy() - trimmed).max() < 0.02  # the silence is not described
+    monkeypatch.setattr(baseline, "_clip_voice", lambda path: 1 / 0)  # a second call reads the cache
+    np.testing.assert_allclose(baseline.feature_table(clips, feature_set="voice").to_numpy(), table.to_numpy())
+    monkeypatch.undo()
+    other = tmp_path / "other.pt"
+    _save_encoder(other, 1)
+    monkeypatch.setenv(voice.ENV, str(other))
+    monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path / "cache"))
+    again = baseline.feature_table(clips, feature_set="voice", workers=1)  # other weights: computed anew
+    assert np.abs(again.to_numpy() - table.to_numpy()).max() > 1e-3
+
+
+@pytest.mark.skipif(voice.importlib.util.find_spec("resemblyzer") is None,
+                    reason="resemblyzer, whose wheel holds the real weights, is not installed (make install adds it)")
+def test_the_real_encoder_is_found_in_its_wheel_and_describes_speech(monkeypatch):
+    monkeypatch.delenv(voice.ENV, raising=False)
+    assert voice.weights_path().name == "pretrained.pt" and voice.available()
+    assert voice.version().startswith("ge2e-lstm-")
+    low, high = (voice.statistics(0.2 * _speech(f0), SR) for f0 in (110.0, 260.0))
+    assert np.isfinite(low).all() and (low[256:512] > 0).all()  # the first layer's units all vary
+    assert np.abs(low - high).max() > 1e-2
