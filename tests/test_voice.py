@@ -62,7 +62,7 @@ def test_quiet_clips_are_raised_loud_ones_keep_their_level_and_any_rate_is_resam
     wave = 0.2 * _speech(150.0)  # about -40 dBFS
     assert 20 * np.log10(np.sqrt(np.mean(wave ** 2))) < voice.TARGET_DBFS
     np.testing.assert_allclose(voice.statistics(0.05 * wave, SR), voice.statistics(wave, SR), atol=1e-4)
-    loud = 30 * wave  # about 30 dB louder, 0 dB above the target: heard as louder
+    loud = 30 * wave  # about -10 dBFS, 20 dB above the target: heard as louder
     assert np.abs(voice.statistics(loud, SR) - voice.statistics(wave, SR)).max() > 1e-2
     at48 = voice.statistics(0.2 * _speech(150.0, sr=48000), 48000)
     assert np.abs(at48 - voice.statistics(wave, SR)).max() < 0.05
@@ -71,17 +71,27 @@ def test_quiet_clips_are_raised_loud_ones_keep_their_level_and_any_rate_is_resam
 
 
 def test_missing_or_wrong_weights_say_what_to_do(tmp_path, monkeypatch):
+    from ser_lib.training import TrainConfig
+
     monkeypatch.delenv(voice.ENV, raising=False)
     monkeypatch.setattr(voice.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ConfigError, match="pip install --no-deps resemblyzer.*--descriptor_set ser"):
+    with pytest.raises(ConfigError, match="pip install --no-deps resemblyzer==0.1.4"):
         voice.weights_path()
     assert not voice.available()
+    with pytest.raises(ConfigError, match="--descriptor_set ser\\+voice: .*pip install.*or train with --descriptor_set ser"):
+        TrainConfig(descriptor_set="ser+voice").validate()
+    TrainConfig(descriptor_set="ser+voice", descriptors=False).validate()  # not used: not needed
     monkeypatch.setenv(voice.ENV, str(tmp_path / "nowhere.pt"))
     with pytest.raises(ConfigError, match="is not a file"):
         voice.weights_path()
     wrong = tmp_path / "wrong.pt"
     torch.save({"model_state": {"linear.weight": torch.zeros(2, 2)}}, wrong)
     monkeypatch.setenv(voice.ENV, str(wrong))
+    with pytest.raises(ConfigError, match="does not hold the voice encoder's weights.*KeyError"):
+        voice.statistics(_speech(150.0), SR)
+    page = tmp_path / "page.pt"  # a download that went wrong: not a weights file at all
+    page.write_text("<html>404</html>")
+    monkeypatch.setenv(voice.ENV, str(page))
     with pytest.raises(ConfigError, match="does not hold the voice encoder's weights"):
         voice.statistics(_speech(150.0), SR)
 
@@ -100,10 +110,15 @@ def test_voice_descriptors_join_the_projects_own_and_are_cached_per_weights(enco
     for k, wave in enumerate(waves):
         np.testing.assert_allclose(matrix[k], features.clip_descriptors(wave, settings, descriptor_set="ser+voice"),
                                    rtol=1e-4, atol=1e-5)
+    first = voice.version()
     other = tmp_path / "other.pt"  # other weights: computed again, not read from the first weights' cache
     _save_encoder(other, 1)
     monkeypatch.setenv(voice.ENV, str(other))
-    assert voice.version() != features.part_version("egemaps")
+    assert voice.version() != first
+    _save_encoder(encoder, 2)  # the same file replaced in place is read again
+    monkeypatch.setenv(voice.ENV, str(encoder))
+    assert voice.version() != first
+    monkeypatch.setenv(voice.ENV, str(other))
     again = features.descriptor_matrix(paths, waves, settings, workers=1, descriptor_set="voice")
     assert not np.allclose(again, matrix[:, len(ser):], atol=1e-3)
 
@@ -126,8 +141,12 @@ def test_a_checkpoint_names_its_encoder_weights_and_refuses_others(encoder, corp
     other = tmp_path / "other.pt"
     _save_encoder(other, 1)
     monkeypatch.setenv(voice.ENV, str(other))
-    with pytest.raises(CheckpointError, match="voice descriptors come from the encoder weights"):
+    with pytest.raises(CheckpointError, match="voice descriptors come from the encoder ge2e-lstm-.*pip install"):
         ckpt_io.load(out / "best_model.pt")
+    monkeypatch.delenv(voice.ENV)  # a machine without the weights
+    monkeypatch.setattr(voice.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(CheckpointError, match="descriptor set ser\\+voice.*cannot be used here.*pip install --no-deps"):
+        Predictor.from_checkpoint(out / "best_model.pt", device="cpu")
 
 
 def test_the_voice_baseline_features_are_cached_per_weights(encoder, tmp_path, monkeypatch):
@@ -144,8 +163,11 @@ def test_the_voice_baseline_features_are_cached_per_weights(encoder, tmp_path, m
     clips = pd.DataFrame(rows)
     table = baseline.feature_table(clips, feature_set="voice")
     assert list(table.columns) == list(voice.names()) and len(table) == 2
-    trimmed = voice.statistics(0.2 * _speech(120.0), SR)
-    assert np.abs(table.iloc[0].to_numpy() - trimmed).max() < 0.02  # the silence is not described
+    row, speech = table.iloc[0].to_numpy(), 0.2 * _speech(120.0)
+    untrimmed = voice.statistics(np.concatenate([np.zeros(SR // 2, np.float32), speech, np.zeros(SR // 2, np.float32)]),
+                                 SR)
+    # the silence is trimmed (up to a 0.1 s margin) before the encoder hears the clip
+    assert np.abs(row - voice.statistics(speech, SR)).mean() < 0.5 * np.abs(row - untrimmed).mean()
     monkeypatch.setattr(baseline, "_clip_voice", lambda path: 1 / 0)  # a second call reads the cache
     np.testing.assert_allclose(baseline.feature_table(clips, feature_set="voice").to_numpy(), table.to_numpy())
     monkeypatch.undo()

@@ -320,7 +320,7 @@ DESCRIPTOR_VERSIONS = (1, 2, 3)
 TRAINABLE_DESCRIPTOR_VERSIONS = DESCRIPTOR_VERSIONS[1:]
 #: Which descriptors feed the model: ``ser`` (this module's :func:`clip_statistics`), ``egemaps``
 #: (openSMILE's 88 eGeMAPS functionals, :mod:`.egemaps`), ``voice`` (a pretrained voice encoder's layer
-#: statistics, :mod:`.voice`), or two of them side by side.
+#: statistics, :mod:`.voice`), or the project's own beside one of the others.
 DESCRIPTOR_SETS = ("ser", "egemaps", "ser+egemaps", "voice", "ser+voice")
 
 
@@ -330,9 +330,11 @@ def part_version(part: str) -> str:
         from . import voice
 
         return voice.version()
-    from . import egemaps
+    if part == "egemaps":
+        from . import egemaps
 
-    return egemaps.version()
+        return egemaps.version()
+    raise ValueError(f"{part!r} is not an external descriptor part (egemaps, voice)")
 
 
 def _parts(descriptor_set: str) -> list[str]:

@@ -29,8 +29,13 @@ SAMPLE_RATE = 16_000
 N_MELS, WINDOW, HOP = 40, 400, 160  # 25 ms windows every 10 ms at 16 kHz, as the encoder was trained
 HIDDEN, LAYERS = 256, 3
 TARGET_DBFS = -30.0
-#: Environment variable naming the weights file (``pretrained.pt``) when ``resemblyzer`` is not installed.
+#: Environment variable naming the weights file (``pretrained.pt``); when set, it is used even if
+#: ``resemblyzer`` is installed.
 ENV = "SER_VOICE_ENCODER"
+#: The wheel that ships the weights.
+PACKAGE = "resemblyzer==0.1.4"
+#: Bumped when the way the statistics are computed changes (cached values and checkpoints record it).
+METHOD = 1
 
 
 def weights_path() -> Path:
@@ -44,9 +49,9 @@ def weights_path() -> Path:
     for folder in (spec.submodule_search_locations or []) if spec else []:
         if (Path(folder) / "pretrained.pt").is_file():
             return Path(folder) / "pretrained.pt"
-    raise ConfigError("the voice descriptors need the pretrained voice encoder, which ships in the resemblyzer "
-                      f"wheel: pip install --no-deps resemblyzer (or set {ENV} to a copy of its pretrained.pt); "
-                      "or train with --descriptor_set ser")
+    raise ConfigError("the voice descriptors need the pretrained voice encoder's weights, which ship in the "
+                      f"resemblyzer wheel: pip install --no-deps {PACKAGE} (or set {ENV} to a copy of its "
+                      "pretrained.pt)")
 
 
 def available() -> bool:
@@ -58,31 +63,44 @@ def available() -> bool:
     return True
 
 
+def _file_key(path: Path) -> tuple[str, int, int]:
+    """A file's path, modification time and size: a file replaced in place is read again."""
+    stat = path.stat()
+    return str(path), stat.st_mtime_ns, stat.st_size
+
+
 @functools.lru_cache(maxsize=4)
-def _fingerprint(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+def _fingerprint(key: tuple[str, int, int]) -> str:
+    return hashlib.sha256(Path(key[0]).read_bytes()).hexdigest()[:16]
 
 
 def version() -> str:
-    """Names the weights (a hash of the file) and the level rule: cached descriptors and checkpoints record it."""
-    return f"ge2e-lstm-{_fingerprint(str(weights_path()))}/raised-to{TARGET_DBFS:g}dBFS"
+    """Names the weights (a hash of the file), the level rule and the method: cached descriptors and
+    checkpoints record it."""
+    return f"ge2e-lstm-{_fingerprint(_file_key(weights_path()))}/raised-to{TARGET_DBFS:g}dBFS/method-{METHOD}"
 
 
 @functools.lru_cache(maxsize=2)
-def _encoder(path: str):
+def _encoder(key: tuple[str, int, int]):
+    import multiprocessing
+
     import torch
     from torch import nn
 
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("model_state", state)
+    if multiprocessing.parent_process() is not None:  # a worker of a pool: one thread, as its siblings
+        torch.set_num_threads(1)
+    path = key[0]
     layers = nn.ModuleList(nn.LSTM(N_MELS if i == 0 else HIDDEN, HIDDEN, 1, batch_first=True) for i in range(LAYERS))
     try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("model_state", state)
         for i, layer in enumerate(layers):  # one module per layer, so each layer's states can be read
             layer.load_state_dict({f"{name}_l0": state[f"lstm.{name}_l{i}"]
                                    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
-    except (KeyError, RuntimeError) as error:
-        raise ConfigError(f"{path} does not hold the voice encoder's weights (3 LSTM layers of {HIDDEN}): "
-                          f"{error}") from None
+    except Exception as error:  # not a weights file, another network, a damaged copy
+        raise ConfigError(f"{path} does not hold the voice encoder's weights (3 LSTM layers of {HIDDEN}; "
+                          f"pip install --no-deps {PACKAGE} ships them): {type(error).__name__}: "
+                          f"{str(error).splitlines()[0] if str(error) else ''}") from None
     return layers.eval()
 
 
@@ -116,7 +134,7 @@ def statistics(wave: np.ndarray, sr: int) -> np.ndarray:
         from .audio import resample
 
         wave = resample(np.asarray(wave, dtype=np.float32), sr, SAMPLE_RATE)
-    layers = _encoder(str(weights_path()))
+    layers = _encoder(_file_key(weights_path()))
     x = torch.from_numpy(mel_power(wave))[None]
     values = []
     with torch.inference_mode():

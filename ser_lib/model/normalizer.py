@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..data import voice
 from ..data.audio import AudioSettings
 from ..data.features import (
     DESCRIPTOR_SETS,
@@ -189,6 +190,15 @@ def blend(own: Stats, prior: Stats, count: float, prior_count: float) -> Stats:
                  np.sqrt(w * own.std ** 2 + (1 - w) * prior.std ** 2).astype(np.float32))
 
 
+def _current_versions(descriptor_set: str, saved: dict) -> dict[str, str]:
+    """:func:`_part_versions` for a checkpoint being loaded: weights this machine lacks are a CheckpointError."""
+    try:
+        return _part_versions(descriptor_set)
+    except ConfigError as error:
+        raise CheckpointError(f"this model (descriptor set {descriptor_set}, encoder "
+                              f"{saved.get('voice_version', 'unknown')}) cannot be used here: {error}") from None
+
+
 def _part_versions(descriptor_set: str) -> dict[str, str]:
     """``{"egemaps_version": ..., "voice_version": ...}`` for the external parts of a descriptor set."""
     from ..data.features import part_version
@@ -220,7 +230,7 @@ class InputNormalizer:
     spectrogram branch or without descriptors). ``mel_settings`` and ``audio`` come from the model
     config and the checkpoint's audio settings and are not stored twice. ``descriptor_version`` is the
     :func:`~ser_lib.data.features.clip_statistics` version the model was trained with,
-    ``descriptor_set`` which descriptors (``ser``, ``egemaps`` or both). ``corpus_stats``: for a model
+    ``descriptor_set`` which descriptors (:data:`~ser_lib.data.features.DESCRIPTOR_SETS`). ``corpus_stats``: for a model
     trained on several corpora, each one's own statistics (:meth:`training_stats`).
     """
 
@@ -289,7 +299,8 @@ class InputNormalizer:
         return {"speaker_norm": self.speaker_norm, "mel": self.mel.to_dict() if self.mel else None,
                 "descriptors": self.descriptors.to_dict() if self.descriptors else None,
                 "descriptor_names": list(self.descriptor_names), "descriptor_version": self.descriptor_version,
-                "descriptor_set": self.descriptor_set, **_part_versions(self.descriptor_set),
+                "descriptor_set": self.descriptor_set,
+                **(_part_versions(self.descriptor_set) if self.descriptor_names else {}),
                 **({"corpus_stats": {name: stats.to_dict() for name, stats in self.corpus_stats.items()}}
                    if self.corpus_stats else {})}
 
@@ -300,15 +311,16 @@ class InputNormalizer:
         if descriptor_set not in DESCRIPTOR_SETS:
             raise CheckpointError(f"the checkpoint's descriptor set {descriptor_set!r} is not one this ser_lib "
                                   f"computes ({', '.join(DESCRIPTOR_SETS)}): update ser_lib")
-        current = _part_versions(descriptor_set)
+        current = _current_versions(descriptor_set, data) if names else {}
         saved = data.get("egemaps_version")
         if saved and saved != current.get("egemaps_version", saved):
             log.warning("this model's eGeMAPS descriptors were computed by %s, this machine has %s: its inputs "
                         "may differ slightly", saved, current["egemaps_version"])
         saved = data.get("voice_version")
         if saved and saved != current.get("voice_version", saved):
-            raise CheckpointError(f"this model's voice descriptors come from the encoder weights {saved}, this "
-                                  f"machine has {current['voice_version']}: install the weights it was trained with")
+            raise CheckpointError(f"this model's voice descriptors come from the encoder {saved}, this machine's are "
+                                  f"{current['voice_version']}: install the weights it was trained with (pip install "
+                                  f"--no-deps {voice.PACKAGE}, or point {voice.ENV} at them)")
         if names and names != descriptor_names(descriptor_set):
             raise CheckpointError("the checkpoint's clip descriptors are not the ones this ser_lib computes "
                                   "(it was trained with another version): retrain it")

@@ -76,8 +76,8 @@ class TrainConfig:
     descriptors: bool = option(True, "clip descriptors (pitch, energy, MFCC statistics) beside the pooled vector")
     descriptor_set: str = option("ser", "which clip descriptors: ser (pitch, energy, MFCC and spectral statistics), "
                                         "egemaps (openSMILE's 88 eGeMAPS functionals), voice (a pretrained voice "
-                                        "encoder's layer statistics; pip install --no-deps resemblyzer) or two joined "
-                                        "by +",
+                                        "encoder's layer statistics; pip install --no-deps resemblyzer), ser+egemaps "
+                                        "or ser+voice",
                                  choices=DESCRIPTOR_SETS)
     descriptor_version: int = option(DESCRIPTOR_VERSION, "version of the ser descriptors: 2 (speech frames only) or "
                                                          "3 (the same after subtracting the room's noise floor)",
@@ -169,6 +169,14 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        if self.descriptors and "voice" in self.descriptor_set.split("+"):
+            from ..data import voice
+
+            try:
+                voice.weights_path()
+            except ConfigError as error:
+                raise ConfigError(f"--descriptor_set {self.descriptor_set}: {error}; or train with --descriptor_set "
+                                  "ser") from None
 
     def resolved(self) -> "TrainConfig":
         """The config with its dataset folders as absolute paths (a resume from elsewhere compares equal)."""
