@@ -78,7 +78,8 @@ def test_missing_or_wrong_weights_say_what_to_do(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="pip install --no-deps resemblyzer==0.1.4"):
         voice.weights_path()
     assert not voice.available()
-    with pytest.raises(ConfigError, match="--descriptor_set ser\\+voice: .*pip install.*or train with --descriptor_set ser"):
+    with pytest.raises(ConfigError, match="--descriptor_set ser\\+voice: .*pip install.*or train with "
+                                          "--descriptor_set ser"):
         TrainConfig(descriptor_set="ser+voice").validate()
     TrainConfig(descriptor_set="ser+voice", descriptors=False).validate()  # not used: not needed
     monkeypatch.setenv(voice.ENV, str(tmp_path / "nowhere.pt"))
