@@ -11,7 +11,8 @@ clip. Its hidden layers still follow how the voice moves, frame by frame; the me
 deviation of each layer's 256 units over the clip (1536 values) are the descriptors this module gives.
 As in the encoder's training, a clip quieter than -30 dBFS is first raised to it, and a louder one keeps
 its level: a quiet room or a distant microphone does not change what the encoder hears, a raised voice
-does (on RAVDESS to CREMA-D, raising and lowering every clip to -30 dBFS lost 0.09-0.12 UAR at a cold start).
+does (from RAVDESS to CREMA-D, setting every clip to -30 dBFS, louder ones lowered too, lost 0.08-0.10 UAR at
+a cold start in ``benchmarks/transfer_baselines.py``).
 """
 from __future__ import annotations
 
