@@ -141,7 +141,7 @@ def _print_prediction(name: str, prediction) -> None:
 
 def _cmd_infer(args: argparse.Namespace) -> int:
     from . import options
-    from .inference import Predictor, StreamingPredictor, StreamSettings, live
+    from .inference import Ensemble, Predictor, StreamingPredictor, StreamSettings, live
     from .inference.streaming import run_stream
 
     if args.list_devices:
@@ -155,7 +155,11 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     if missing:
         print(f"error: --adapt: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
-    predictor = Predictor.load(args.model_path, device=args.device, optimize=args.optimize)
+    if len(args.model_path) == 1:
+        predictor = Predictor.load(args.model_path[0], device=args.device, optimize=args.optimize)
+    else:
+        predictor = Ensemble.load(args.model_path, device=args.device, optimize=args.optimize)
+        print(f"an ensemble of {len(args.model_path)} models: the mean of their probabilities", file=sys.stderr)
     if args.corpus:
         predictor.use_corpus(args.corpus)
     if args.adapt:
@@ -275,7 +279,10 @@ def _add_infer_command(sub) -> None:
     from .inference import Predictor, StreamSettings
 
     p = sub.add_parser("infer", help="predict emotions in a file or live from the microphone")
-    p.add_argument("--model_path", help="a best_model.pt, or a model.onnx from `export` (runs on onnxruntime)")
+    p.add_argument("--model_path", nargs="+", action="extend", metavar="PATH",
+                   help="a best_model.pt (or its run folder), or a model.onnx from `export` (runs on "
+                        "onnxruntime); several: an ensemble, the mean of their probabilities (models of the same "
+                        "classes and --speaker_norm)")
     p.add_argument("--input", help="an audio file: prints the per-window timeline")
     p.add_argument("--whole", action="store_true", help="with --input: one prediction for the whole file")
     p.add_argument("--mic", action="store_true", help="live from the microphone")

@@ -171,3 +171,13 @@ def trained_run(corpus8, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("trained-run")
     training.train(small_train_config(corpus8, out, epochs=3))
     return out
+
+
+@pytest.fixture(scope="session")
+def second_run(corpus8, tmp_path_factory) -> Path:
+    """Another model of ``trained_run``'s task (seed 1, 2 epochs): an ensemble's second member."""
+    from ser_lib import training
+
+    out = tmp_path_factory.mktemp("second-run")
+    training.train(small_train_config(corpus8, out, epochs=2, seed=1))
+    return out

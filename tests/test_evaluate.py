@@ -190,12 +190,11 @@ def test_evaluating_training_speakers_says_so_and_earlier_evaluations_are_kept(t
     assert "Speaker-independent evaluation of" in (clean.folder / "report.md").read_text()
 
 
-def test_an_ensemble_scores_the_mean_of_its_models_probabilities(trained_run, corpus8, tmp_path):
+def test_an_ensemble_scores_the_mean_of_its_models_probabilities(trained_run, second_run, tmp_path):
     first = tmp_path / "seed0" / "best_model.pt"
     first.parent.mkdir()
     shutil.copy(trained_run / "best_model.pt", first)
-    other = tmp_path / "seed1"
-    training.train(small_train_config(corpus8, other, epochs=2, seed=1))
+    other = second_run
     alone = [evaluation.evaluate_checkpoint(m, progress=False, output_dir=tmp_path / f"alone{k}")
              for k, m in enumerate((first, other / "best_model.pt"))]
     assert not np.allclose(alone[0].predictions.probs, alone[1].predictions.probs)  # two different models

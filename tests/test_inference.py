@@ -4,7 +4,8 @@ import pytest
 import soundfile as sf
 
 from ser_lib.data import audio
-from ser_lib.inference import Predictor, StreamingPredictor, StreamSettings
+from ser_lib.errors import CheckpointError, ConfigError
+from ser_lib.inference import Ensemble, Predictor, StreamingPredictor, StreamSettings
 from ser_lib.inference.streaming import NO_SPEECH
 from ser_lib.inference.vad import EnergyGate
 from conftest import run_cli
@@ -130,6 +131,54 @@ def test_int8_quantisation_keeps_predictions(trained_run, tiny_backbone, corpus8
         np.testing.assert_allclose(fast.predict_file(wav).probs, plain.predict_file(wav).probs, atol=0.02)
 
 
+def test_an_ensemble_predicts_adapts_and_streams_the_mean_of_its_models(trained_run, second_run, speech_file):
+    paths = [trained_run / "best_model.pt", second_run / "best_model.pt"]
+    members = [Predictor.from_checkpoint(p, device="cpu") for p in paths]
+    ensemble = Ensemble(members)
+    alone = [m.predict_file(speech_file).probs for m in members]
+    assert not np.allclose(alone[0], alone[1], atol=1e-3)  # two different models
+    cold = ensemble.predict_file(speech_file)
+    np.testing.assert_allclose(cold.probs, np.mean(alone, axis=0), atol=1e-6)
+    wave = audio.load(speech_file)
+    stream = StreamingPredictor(ensemble, 16000, StreamSettings(window=3.0, hop=0.5), adapt=False)
+    spoken = [r for r in stream.process(_random_blocks(wave, np.random.default_rng(3))) if r.speech]
+    assert spoken
+    for r in spoken[:3]:
+        offline = np.mean([m.predict(wave[r.start:r.end], 16000).probs for m in members], axis=0)
+        np.testing.assert_allclose(r.probs, offline, atol=1e-5)
+    # a stream that adapts: every model hears every spoken hop, as each would streamed alone
+    listening = StreamingPredictor(Ensemble([Predictor.from_checkpoint(p, device="cpu") for p in paths]), 16000,
+                                   StreamSettings(window=3.0, hop=0.5))
+    heard = listening.process([wave])
+    alone_streams = [StreamingPredictor(Predictor.from_checkpoint(p, device="cpu"), 16000,
+                                        StreamSettings(window=3.0, hop=0.5)).process([wave]) for p in paths]
+    for r, *single in zip(heard, *alone_streams):
+        if r.speech:
+            np.testing.assert_allclose(r.probs, np.mean([s.probs for s in single], axis=0), atol=1e-5)
+    late = [r for r in heard if r.speech][-1]
+    fixed = {r.end: r for r in spoken}[late.end]  # the same window, with the training statistics
+    assert not np.allclose(late.probs, fixed.probs, atol=1e-4)  # hearing the speaker changed the predictions
+    ensemble.adapt([speech_file])  # every model hears the speaker
+    fresh = [Predictor.from_checkpoint(p, device="cpu") for p in paths]
+    for predictor in fresh:
+        predictor.adapt([speech_file])
+    adapted = ensemble.predict_file(speech_file).probs
+    np.testing.assert_allclose(adapted, np.mean([f.predict_file(speech_file).probs for f in fresh], 0), atol=1e-6)
+    assert not np.allclose(adapted, cold.probs, atol=1e-4)
+    ensemble.new_speaker()
+    np.testing.assert_allclose(ensemble.predict_file(speech_file).probs, cold.probs, atol=1e-6)
+
+
+def test_an_ensemble_of_other_classes_or_the_same_model_twice_is_refused(trained_run, second_run):
+    paths = [trained_run / "best_model.pt", second_run / "best_model.pt"]
+    members = [Predictor.from_checkpoint(p, device="cpu") for p in paths]
+    members[1].checkpoint.labels = members[1].labels[::-1]  # the same classes in another order
+    with pytest.raises(CheckpointError, match="an ensemble's models must share their classes"):
+        Ensemble(members)
+    with pytest.raises(ConfigError, match="is given twice"):
+        Ensemble.load([paths[0], trained_run / "." / "best_model.pt"], device="cpu")
+
+
 def _cli(*args):
     return run_cli("infer", *args)
 
@@ -145,6 +194,23 @@ def test_cli_whole_file_and_timeline(trained_run, speech_file):
     lines = timeline.stdout.strip().splitlines()
     assert len(lines) == sf.info(str(speech_file)).frames // 8000 - 1 and NO_SPEECH in lines[0]
     assert any("angry" in line or "sad" in line for line in lines)
+
+
+def test_cli_infers_with_an_ensemble(trained_run, second_run, speech_file):
+    paths = [trained_run / "best_model.pt", second_run / "best_model.pt"]
+    run = _cli("--model_path", *map(str, paths), "--input", str(speech_file), "--whole")
+    assert run.returncode == 0, run.stderr
+    assert "an ensemble of 2 models" in run.stderr
+    printed = {line.split()[0]: float(line.split()[1]) for line in run.stdout.splitlines()[1:]}
+    members = [Predictor.from_checkpoint(p, device="cpu") for p in paths]
+    alone = [m.predict_file(speech_file).probs for m in members]
+    mean = np.mean(alone, axis=0)
+    assert all(np.abs(a - mean).max() > 0.0015 for a in alone)  # the mean is not one model's answer (to 3 decimals)
+    np.testing.assert_allclose([printed[label] for label in members[0].labels], mean, atol=6e-4)
+    folders = _cli("--model_path", str(trained_run), str(second_run), "--input", str(speech_file), "--whole")
+    assert folders.returncode == 0 and folders.stdout == run.stdout  # a run folder stands for its best_model.pt
+    twice = _cli("--model_path", str(paths[0]), str(trained_run), "--input", str(speech_file), "--whole")
+    assert twice.returncode == 2 and "is given twice" in twice.stderr and "Traceback" not in twice.stderr
 
 
 def test_cli_live_window_draws_frames(trained_run, speech_file, tmp_path):

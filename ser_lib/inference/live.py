@@ -33,6 +33,7 @@ from ..data import audio
 from ..errors import DeviceError
 from ..reports import plots
 from . import vad
+from .ensemble import Ensemble
 from .predictor import Predictor
 from .streaming import (
     NO_SPEECH,
@@ -320,7 +321,7 @@ class LiveDemo:
     worker thread, with the panel as its view.
     """
 
-    def __init__(self, predictor: Predictor, source=None, files: list[str | Path] | None = None,
+    def __init__(self, predictor: Predictor | Ensemble, source=None, files: list[str | Path] | None = None,
                  settings: StreamSettings = StreamSettings(), history: int = 40):
         import ipywidgets as w
 

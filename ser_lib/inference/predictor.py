@@ -78,7 +78,10 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | Path, device: str = "auto", optimize: str = "none") -> "Predictor":
-        """:meth:`from_onnx` for a ``.onnx`` file, else :meth:`from_checkpoint`."""
+        """:meth:`from_onnx` for a ``.onnx`` file, else :meth:`from_checkpoint` (a run folder stands for its
+        ``best_model.pt``)."""
+        if Path(path).is_dir():
+            path = Path(path) / "best_model.pt"
         if Path(path).suffix.lower() == ".onnx":
             if optimize != "none":
                 raise ConfigError("an ONNX model is quantised when exported: `python -m ser_lib export "
@@ -166,6 +169,17 @@ class Predictor:
     def predict_file(self, path: str | Path) -> Prediction:
         """Probabilities for an audio file (any rate and channel count soundfile reads)."""
         return self.predict(audio.load(path, sr=None), audio.file_rate(path))
+
+    def window_probs(self, window: np.ndarray, sr: int, newest: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities of one window of a stream at ``sr``; when ``newest`` (the window's latest hop) is
+        given, the current speaker's statistics hear it first (with the window's descriptors, computed
+        once for both)."""
+        x = self.prepare(window, sr)
+        described = self.describe(x)
+        if newest is not None:
+            self.hear(self.prepare(newest, sr), described)
+        logits = self.forward(x, described).emotion_logits
+        return torch.softmax(logits.float(), -1)[0].cpu().numpy()
 
 
 @functools.lru_cache(maxsize=1)

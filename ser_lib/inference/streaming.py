@@ -10,6 +10,7 @@ text) and notebook 06's widget all use it.
 The stream keeps the audio at the input rate and prepares and predicts each window as
 :meth:`Predictor.predict` does, so with the same speaker statistics (``adapt=False``, or a model
 without speaker normalisation) a streamed window gives exactly the offline prediction of its samples.
+An :class:`~ser_lib.inference.ensemble.Ensemble` streams the same way, the mean of its models' probabilities.
 """
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from ..data import audio
 from ..errors import ConfigError
+from .ensemble import Ensemble
 from .predictor import Predictor
 from .vad import VADS, EnergyGate, SileroGate, make_gate
 
@@ -78,7 +79,7 @@ class StreamingPredictor:
     the current speaker when the model uses them (``adapt=False`` keeps them fixed).
     """
 
-    def __init__(self, predictor: Predictor, sample_rate: int, settings: StreamSettings = StreamSettings(),
+    def __init__(self, predictor: Predictor | Ensemble, sample_rate: int, settings: StreamSettings = StreamSettings(),
                  gate: EnergyGate | SileroGate | None = None, adapt: bool = True):
         settings.validate()
         self.predictor, self.settings, self.adapt = predictor, settings, adapt
@@ -137,13 +138,7 @@ class StreamingPredictor:
 
     def _predict(self, window: np.ndarray, newest: np.ndarray) -> np.ndarray:
         """Probabilities of one spoken window; the speaker statistics hear the newest hop."""
-        predictor = self.predictor
-        x = predictor.prepare(window, self.sample_rate)
-        described = predictor.describe(x)  # computed once, for the statistics and the model
-        if self.adapt:
-            predictor.hear(predictor.prepare(newest, self.sample_rate), described)
-        logits = predictor.forward(x, described).emotion_logits
-        return torch.softmax(logits.float(), -1)[0].cpu().numpy()
+        return self.predictor.window_probs(window, self.sample_rate, newest if self.adapt else None)
 
     def _hop(self, speech: bool, started: float) -> StreamResult:
         newest = self.buffer[-self.hop:]

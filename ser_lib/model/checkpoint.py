@@ -162,3 +162,17 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
                       normalizer=InputNormalizer.from_dict(data["normalizer"], config.mel, audio),
                       split=data.get("split") or {}, metrics=data.get("metrics") or {},
                       train_config=data.get("train_config") or {}, path=Path(path))
+
+
+def check_ensemble(members: list[Checkpoint], paths: list) -> None:
+    """:class:`CheckpointError` unless the models of an ensemble (loaded from ``paths``) predict the same
+    classes in the same order and all use speaker normalisation or none does: the mean of their
+    probabilities is only meaningful then."""
+    first = members[0]
+    for path, loaded in zip(paths[1:], members[1:]):
+        if loaded.labels != first.labels:
+            raise CheckpointError(f"{path} predicts {', '.join(loaded.labels)} but {paths[0]} predicts "
+                                  f"{', '.join(first.labels)}: an ensemble's models must share their classes")
+        if loaded.normalizer.speaker_norm != first.normalizer.speaker_norm:
+            raise CheckpointError(f"{path} and {paths[0]} differ in speaker normalisation (--speaker_norm): "
+                                  f"an ensemble's models must agree on it")

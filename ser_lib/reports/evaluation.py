@@ -131,14 +131,7 @@ def load_ensemble(model_paths: Sequence[str | Path], device) -> list[ckpt_io.Che
     """The checkpoints of an ensemble, refused unless they predict the same classes in the same order and
     all use speaker normalisation or none does."""
     members = [ckpt_io.load(path, device) for path in model_paths]
-    first = members[0]
-    for path, loaded in zip(model_paths[1:], members[1:]):
-        if loaded.labels != first.labels:
-            raise CheckpointError(f"{path} predicts {', '.join(loaded.labels)} but {model_paths[0]} predicts "
-                                  f"{', '.join(first.labels)}: an ensemble's models must share their classes")
-        if loaded.normalizer.speaker_norm != first.normalizer.speaker_norm:
-            raise CheckpointError(f"{path} and {model_paths[0]} differ in speaker normalisation (--speaker_norm): "
-                                  f"an ensemble's models must agree on it")
+    ckpt_io.check_ensemble(members, list(model_paths))
     return members
 
 
