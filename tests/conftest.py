@@ -95,6 +95,26 @@ def write_tone(path: Path, sr: int = 16000, seconds: float = 0.5, channels: int 
     return mono
 
 
+def descriptors_match_clip_by_clip(waves: list[np.ndarray], folder: Path, descriptor_set: str,
+                                   rtol: float) -> tuple[np.ndarray, list[Path]]:
+    """Write ``waves`` (16 kHz) to ``folder``, take their descriptor matrix as training does (cached, by
+    file), check each row against the descriptors of its clip alone; the matrix and the files."""
+    from ser_lib.data import features
+    from ser_lib.data.audio import AudioSettings
+
+    paths = []
+    for k, wave in enumerate(waves):
+        paths.append(folder / f"c{k}.wav")
+        sf.write(str(paths[-1]), wave, 16000, subtype="FLOAT")
+    settings = AudioSettings()
+    matrix = features.descriptor_matrix(paths, waves, settings, workers=1, descriptor_set=descriptor_set)
+    assert matrix.shape == (len(waves), len(features.descriptor_names(descriptor_set)))
+    for row, wave in zip(matrix, waves):
+        np.testing.assert_allclose(row, features.clip_descriptors(wave, settings, descriptor_set=descriptor_set),
+                                   rtol=rtol, atol=1e-5)
+    return matrix, paths
+
+
 def save_tiny_wav2vec2(folder: Path, feat_extract_norm: str = "group") -> Path:
     """A randomly initialised Wav2Vec2 of about 200k parameters, saved with ``save_pretrained``."""
     import torch

@@ -7,6 +7,7 @@ import soundfile as sf
 from ser_lib.data import egemaps, features
 from ser_lib.data.audio import AudioSettings
 from ser_lib.training import baseline
+from conftest import descriptors_match_clip_by_clip
 
 SR = 16000
 
@@ -76,18 +77,9 @@ def test_descriptor_sets_concatenate_and_match_one_clip(tmp_path, monkeypatch):
     ser, gemaps = features.descriptor_names("ser"), features.descriptor_names("egemaps")
     both = features.descriptor_names("ser+egemaps")
     assert len(gemaps) == 88 and both == ser + gemaps and not set(ser) & set(gemaps)
-    settings = AudioSettings()
     waves = [_voice(150.0, 2.0), _voice(200.0, 2.5)]
-    paths = []
-    for k, wave in enumerate(waves):
-        paths.append(tmp_path / f"c{k}.wav")
-        sf.write(str(paths[-1]), wave, SR, subtype="FLOAT")
-    matrix = features.descriptor_matrix(paths, waves, settings, workers=1, descriptor_set="ser+egemaps")
-    assert matrix.shape == (2, len(both))
-    for k, wave in enumerate(waves):
-        np.testing.assert_allclose(matrix[k], features.clip_descriptors(wave, settings, descriptor_set="ser+egemaps"),
-                                   rtol=1e-5, atol=1e-5)
-    alone = features.descriptor_matrix(paths, waves, settings, workers=1, descriptor_set="egemaps")
+    matrix, paths = descriptors_match_clip_by_clip(waves, tmp_path, "ser+egemaps", rtol=1e-5)
+    alone = features.descriptor_matrix(paths, waves, AudioSettings(), workers=1, descriptor_set="egemaps")
     np.testing.assert_allclose(matrix[:, len(ser):], alone)
     with pytest.raises(ValueError, match="unknown descriptor set"):
         features.descriptor_names("mfcc")
