@@ -110,10 +110,11 @@ def mel_power(wave: np.ndarray) -> np.ndarray:
     if it is quieter."""
     import librosa
 
+    from .audio import rms_db
+
     wave = np.asarray(wave, dtype=np.float32)
-    rms = float(np.sqrt(np.mean(wave.astype(np.float64) ** 2))) if len(wave) else 0.0
-    if 0 < rms < 10 ** (TARGET_DBFS / 20):
-        wave = wave * np.float32(10 ** (TARGET_DBFS / 20) / rms)
+    if np.any(wave) and (level := rms_db(wave)) < TARGET_DBFS:
+        wave = wave * np.float32(10 ** ((TARGET_DBFS - level) / 20))
     if len(wave) < WINDOW:
         wave = np.pad(wave, (0, WINDOW - len(wave)))
     return librosa.feature.melspectrogram(y=wave, sr=SAMPLE_RATE, n_fft=WINDOW, hop_length=HOP,

@@ -36,12 +36,8 @@ class Ensemble:
     def load(cls, paths: Sequence[str | Path], device: str = "auto", optimize: str = "none") -> "Ensemble":
         """Each of ``paths`` as :meth:`Predictor.load` reads it (checkpoints, run folders or ONNX models, each
         once); an error names the model it is about."""
-        resolved = [(Path(p) / "best_model.pt" if Path(p).is_dir() else Path(p)).resolve() for p in paths]
-        twice = [str(p) for p, r in zip(paths, resolved) if resolved.count(r) > 1]
-        if twice:
-            raise ConfigError(f"{twice[0]} is given twice: each model of an ensemble once")
         members = []
-        for path in paths:
+        for path in ckpt_io.model_files(list(paths)):
             try:
                 members.append(Predictor.load(path, device=device, optimize=optimize))
             except SERError as error:

@@ -80,8 +80,7 @@ class Predictor:
     def load(cls, path: str | Path, device: str = "auto", optimize: str = "none") -> "Predictor":
         """:meth:`from_onnx` for a ``.onnx`` file, else :meth:`from_checkpoint` (a run folder stands for its
         ``best_model.pt``)."""
-        if Path(path).is_dir():
-            path = Path(path) / "best_model.pt"
+        path = ckpt_io.model_files([path])[0]
         if Path(path).suffix.lower() == ".onnx":
             if optimize != "none":
                 raise ConfigError("an ONNX model is quantised when exported: `python -m ser_lib export "

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ..data.audio import AudioSettings
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from .normalizer import InputNormalizer
 from .ser_model import ModelConfig, SERModel
 
@@ -162,6 +162,17 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
                       normalizer=InputNormalizer.from_dict(data["normalizer"], config.mel, audio),
                       split=data.get("split") or {}, metrics=data.get("metrics") or {},
                       train_config=data.get("train_config") or {}, path=Path(path))
+
+
+def model_files(given: list) -> list[Path]:
+    """The model files of one model or an ensemble (a run folder stands for its ``best_model.pt``), refused
+    when one is given twice."""
+    paths = [Path(p) / "best_model.pt" if Path(p).is_dir() else Path(p) for p in given]
+    resolved = [p.resolve() for p in paths]
+    twice = [str(g) for g, r in zip(given, resolved) if resolved.count(r) > 1]
+    if twice:
+        raise ConfigError(f"{twice[0]} is given twice: each model of an ensemble once")
+    return paths
 
 
 def check_ensemble(members: list[Checkpoint], paths: list) -> None:

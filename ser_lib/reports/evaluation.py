@@ -120,11 +120,7 @@ def checkpoint_paths(given: Sequence[str | Path]) -> list[Path]:
             if path.is_dir() and fold_checkpoints(path):
                 raise ConfigError(f"{path} is a K-fold run folder: an ensemble is of checkpoints (best_model.pt or "
                                   f"run folders); evaluate a K-fold folder on its own")
-    paths = [Path(p) / "best_model.pt" if Path(p).is_dir() else Path(p) for p in given]
-    twice = [str(p) for p in paths if sum(q.resolve() == p.resolve() for q in paths) > 1]
-    if twice:
-        raise ConfigError(f"{twice[0]} is given twice: each model of an ensemble once")
-    return paths
+    return ckpt_io.model_files(list(given))
 
 
 def load_ensemble(model_paths: Sequence[str | Path], device) -> list[ckpt_io.Checkpoint]:
