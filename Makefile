@@ -34,7 +34,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e '.[dev]'
 	# the pretrained voice encoder's weights ship in resemblyzer's wheel (--descriptor_set voice, the voice
-	# baseline); ser_lib reads the file itself, so the package's own requirements are not needed
+	# baseline; without it their first use downloads the wheel); ser_lib reads the file itself, so the
+	# package's own requirements are not needed
 	$(PY) -m pip install --no-deps 'resemblyzer==0.1.4'
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ser-course)"
 	touch $@

@@ -34,8 +34,12 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from .data import download
+    from .data import download, voice
 
+    if args.voice_encoder:
+        print(f"the voice encoder's weights (--descriptor_set ser+voice) are {voice.weights_path()} "
+              f"(licence: {voice.WHEEL.licence}).")
+        return 0
     resource = download.RAVDESS_SPEECH
     if args.url or args.md5:
         resource = download.Resource(url=args.url or resource.url, filename=resource.filename,
@@ -212,7 +216,11 @@ def _add_data_commands(sub) -> None:
     p.add_argument("--example_actor", type=int, default=1, help="actor of the example clips (default 1)")
     p.set_defaults(func=_cmd_synth)
 
-    p = sub.add_parser("download", help="download and extract RAVDESS speech (Zenodo 1188976)")
+    p = sub.add_parser("download", help="download and extract RAVDESS speech (Zenodo 1188976), or the voice "
+                                        "encoder's weights")
+    p.add_argument("--voice_encoder", action="store_true",
+                   help="instead, fetch the pretrained voice encoder's weights into the cache folder now (15.7 MB; "
+                        "otherwise its first use does)")
     p.add_argument("--root", default="dataset/RAVDESS", help="target folder (default dataset/RAVDESS)")
     p.add_argument("--url", help="another address for the same archive (a mirror)")
     p.add_argument("--md5", help="expected MD5 of the archive at --url")

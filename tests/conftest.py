@@ -2,19 +2,22 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import subprocess
 import sys
+import threading
 import traceback
 import warnings
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from ser_lib.data import synth
+from ser_lib.data import download, synth
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ravdess16k"
 SHARED_CREMAD = Path(__file__).resolve().parents[2] / "shared" / "data" / "cremad16k"
@@ -201,3 +204,51 @@ def second_run(corpus8, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("second-run")
     training.train(small_train_config(corpus8, out, epochs=2, seed=1))
     return out
+
+
+class ArchiveServer:
+    """Serves one payload at /archive.zip with HTTP Range support; can cut the first transfers short."""
+
+    def __init__(self, payload: bytes):
+        self.payload = payload
+        self.cut_after: list[int] = []   # byte counts at which successive responses break off
+        self.requests: list[str | None] = []  # the Range header of each request
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                rng = self.headers.get("Range")
+                server.requests.append(rng)
+                start = int(rng.split("=")[1].split("-")[0]) if rng else 0
+                if start >= len(server.payload):
+                    self.send_response(416)
+                    self.end_headers()
+                    return
+                body = server.payload[start:]
+                self.send_response(206 if rng else 200)
+                if rng:
+                    self.send_header("Content-Range", f"bytes {start}-{len(server.payload) - 1}/{len(server.payload)}")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if server.cut_after:
+                    self.wfile.write(body[: server.cut_after.pop(0)])
+                    self.wfile.flush()
+                    self.connection.shutdown(2)  # the connection drops mid-transfer
+                    return
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/archive.zip"
+
+    def resource(self, md5: str | None = None) -> download.Resource:
+        return download.Resource(url=self.url, filename="Audio_Speech_Actors_01-24.zip",
+                                 md5=md5 or hashlib.md5(self.payload).hexdigest())
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -5,64 +5,14 @@ import hashlib
 import io
 import json
 import shutil
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from ser_lib.data import corpora, download
 from ser_lib.errors import ChecksumError, DownloadError, UnsafeArchiveError
-from conftest import run_cli
-
-
-class ArchiveServer:
-    """Serves one payload at /archive.zip with HTTP Range support; can cut the first transfers short."""
-
-    def __init__(self, payload: bytes):
-        self.payload = payload
-        self.cut_after: list[int] = []   # byte counts at which successive responses break off
-        self.requests: list[str | None] = []  # the Range header of each request
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                rng = self.headers.get("Range")
-                server.requests.append(rng)
-                start = int(rng.split("=")[1].split("-")[0]) if rng else 0
-                if start >= len(server.payload):
-                    self.send_response(416)
-                    self.end_headers()
-                    return
-                body = server.payload[start:]
-                self.send_response(206 if rng else 200)
-                if rng:
-                    self.send_header("Content-Range", f"bytes {start}-{len(server.payload) - 1}/{len(server.payload)}")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if server.cut_after:
-                    self.wfile.write(body[: server.cut_after.pop(0)])
-                    self.wfile.flush()
-                    self.connection.shutdown(2)  # the connection drops mid-transfer
-                    return
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/archive.zip"
-
-    def resource(self, md5: str | None = None) -> download.Resource:
-        return download.Resource(url=self.url, filename="Audio_Speech_Actors_01-24.zip",
-                                 md5=md5 or hashlib.md5(self.payload).hexdigest())
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+from conftest import ArchiveServer, run_cli
 
 
 def make_zip(small_corpus: Path, actors=(1, 2), extra: dict[str, bytes] | None = None) -> bytes:

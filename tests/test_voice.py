@@ -1,6 +1,11 @@
 """The pretrained voice encoder's descriptors: weights found or a clear way out, layer statistics, descriptor
 sets, and checkpoints that name the weights they were trained with. A randomly initialised encoder, saved
 as the real file is laid out, stands in for the real weights."""
+import hashlib
+import io
+import zipfile
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -10,7 +15,7 @@ from torch import nn
 from ser_lib.data import features, voice
 from ser_lib.data.audio import AudioSettings
 from ser_lib.errors import CheckpointError, ConfigError
-from conftest import descriptors_match_clip_by_clip
+from conftest import ArchiveServer, descriptors_match_clip_by_clip, run_cli
 
 SR = 16000
 
@@ -23,6 +28,12 @@ def _save_encoder(path, seed: int) -> None:
              **{f"linear.{k}": v for k, v in linear.state_dict().items()},
              "similarity_weight": torch.tensor([10.0]), "similarity_bias": torch.tensor([-5.0])}
     torch.save({"step": 1, "model_state": state}, path)
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """No test downloads the real wheel: where the weights are missing, the download fails at once."""
+    monkeypatch.setattr(voice, "WHEEL", replace(voice.WHEEL, url="http://nowhere.invalid/" + voice.WHEEL.filename))
 
 
 @pytest.fixture
@@ -75,11 +86,14 @@ def test_missing_or_wrong_weights_say_what_to_do(tmp_path, monkeypatch):
     from ser_lib.training import TrainConfig
 
     monkeypatch.delenv(voice.ENV, raising=False)
+    monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(voice.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ConfigError, match="pip install --no-deps resemblyzer==0.1.4"):
+    assert not voice.available()  # looks, downloads nothing
+    with pytest.raises(ConfigError, match="could not be downloaded: cannot reach nowhere.invalid.*Ways out: pip "
+                                          "install --no-deps resemblyzer==0.1.4, set SER_VOICE_ENCODER"):
         voice.weights_path()
-    assert not voice.available()
-    with pytest.raises(ConfigError, match="--descriptor_set ser\\+voice: .*pip install.*or train with "
+    assert not (tmp_path / "cache" / "voice-encoder" / "pretrained.pt").exists()
+    with pytest.raises(ConfigError, match="--descriptor_set ser\\+voice: .*pip install.*; or train with "
                                           "--descriptor_set ser"):
         TrainConfig(descriptor_set="ser+voice").validate()
     TrainConfig(descriptor_set="ser+voice", descriptors=False).validate()  # not used: not needed
@@ -170,6 +184,51 @@ def test_the_voice_baseline_features_are_cached_per_weights(encoder, tmp_path, m
     monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path / "cache"))
     again = baseline.feature_table(clips, feature_set="voice", workers=1)  # other weights: computed anew
     assert np.abs(again.to_numpy() - table.to_numpy()).max() > 1e-3
+
+
+def _wheel(weights: bytes) -> bytes:
+    """A wheel laid out as resemblyzer's: the weights beside the package's metadata."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as wheel:
+        wheel.writestr(voice.MEMBER, weights)
+        wheel.writestr("Resemblyzer-0.1.4.dist-info/METADATA", "Name: Resemblyzer\n")
+    return buffer.getvalue()
+
+
+def test_without_the_package_the_first_use_downloads_the_wheel_once_and_keeps_the_weights(tmp_path, monkeypatch):
+    monkeypatch.delenv(voice.ENV, raising=False)
+    monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(voice.importlib.util, "find_spec", lambda name: None)
+    _save_encoder(tmp_path / "original.pt", 0)
+    weights = (tmp_path / "original.pt").read_bytes()
+    server = ArchiveServer(_wheel(weights))
+    try:
+        monkeypatch.setattr(voice, "WHEEL", replace(voice.WHEEL, url=server.url,
+                                                    md5=hashlib.md5(server.payload).hexdigest(), size=None))
+        assert not voice.available()
+        done = run_cli("download", "--voice_encoder")
+        path = tmp_path / "cache" / "voice-encoder" / "pretrained.pt"
+        assert done.returncode == 0 and str(path) in done.stdout and path.read_bytes() == weights
+        assert "downloading the pretrained voice encoder's weights once" in done.stderr
+        assert voice.available() and voice.weights_path() == path and len(server.requests) == 1  # once
+        assert not (path.parent / ".download").exists()  # the wheel is not kept, only the weights
+        monkeypatch.setenv(voice.ENV, str(tmp_path / "original.pt"))
+        expected = voice.statistics(_speech(150.0), SR)
+        monkeypatch.delenv(voice.ENV)
+        np.testing.assert_array_equal(voice.statistics(_speech(150.0), SR), expected)
+
+        path.unlink()  # a damaged download: refused, kept aside, nothing under the weights' name
+        monkeypatch.setattr(voice, "WHEEL", replace(voice.WHEEL, md5="0" * 32))
+        with pytest.raises(ConfigError, match="could not be downloaded: .*has MD5 .* but 0{32} was expected"):
+            voice.weights_path()
+        assert not path.exists() and list((path.parent / ".download").glob("*.rejected"))
+        server.payload = _wheel(b"")[:-30]  # not a whole zip
+        monkeypatch.setattr(voice, "WHEEL", replace(voice.WHEEL, md5=hashlib.md5(server.payload).hexdigest()))
+        with pytest.raises(ConfigError, match="not a valid zip archive"):
+            voice.weights_path()
+        assert not path.exists()
+    finally:
+        server.close()
 
 
 @pytest.mark.skipif(voice.importlib.util.find_spec("resemblyzer") is None,

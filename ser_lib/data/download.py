@@ -1,4 +1,5 @@
 """Download RAVDESS speech from Zenodo: resumable, checksum-verified, safely extracted, idempotent.
+(:func:`fetch_member` fetches one file out of an archive the same way: the voice encoder's weights.)
 
 ``python -m ser_lib download --root dataset/RAVDESS`` fetches ``Audio_Speech_Actors_01-24.zip``
 (Zenodo record 1188976, about 208 MB) into ``ROOT/.download/``, resuming a partial file with an
@@ -316,6 +317,37 @@ def extract(archive_path: Path, root: Path, *, progress: bool = True, max_bytes:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result
+
+
+def fetch_member(resource: Resource, member: str, target: Path, *, retries: int = 5, timeout: float = 60.0,
+                 progress: bool = True) -> Path:
+    """Download ``resource`` (a zip: a wheel, say) with resume and checksum, and keep one of its entries as
+    ``target``; return ``target``.
+
+    The archive goes to ``TARGET_FOLDER/.download/`` (one you put there yourself is used and kept), its entries
+    are checked as :func:`extract` checks them, and the entry is written beside ``target`` and renamed into
+    place, so an interruption never leaves half a file under that name. A downloaded archive is deleted after.
+    """
+    folder = target.parent / _DOWNLOADS
+    supplied = (folder / resource.filename).exists()
+    archive_path = fetch(resource, folder, retries=retries, timeout=timeout, progress=progress)
+    part = target.with_name(target.name + f".{os.getpid()}.part")
+    try:
+        with zipfile.ZipFile(archive_path) as archive:
+            members = {m.filename: m for m in check_members(archive)}
+            if member not in members:
+                raise DownloadError(f"{archive_path} holds no {member}; is it {resource.filename}?")
+            check_sizes([members[member]])
+            _copy_member(archive, members[member], part)
+        part.replace(target)
+    except zipfile.BadZipFile as err:
+        raise DownloadError(f"{archive_path} is not a valid zip archive ({err}); delete it and run again") from None
+    finally:
+        part.unlink(missing_ok=True)
+    if not supplied:
+        archive_path.unlink()
+        _remove_if_empty(folder)
+    return target
 
 
 def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:

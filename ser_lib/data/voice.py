@@ -3,8 +3,9 @@
 The encoder is the GE2E speaker-verification network (Wan et al., 2018, ICASSP) as trained by
 Resemblyzer (three LSTM layers of 256 units over 40-band mel power spectra, 25 ms windows every 10 ms,
 trained on LibriSpeech, VoxCeleb 1 and 2: thousands of speakers, many rooms and microphones). Its
-weights ship inside the ``resemblyzer`` wheel on PyPI (``pip install --no-deps resemblyzer``; the file
-alone also does: ``SER_VOICE_ENCODER=/path/to/pretrained.pt``), so it needs no download at run time.
+weights ship inside the ``resemblyzer`` wheel on PyPI: installed (``pip install --no-deps resemblyzer``), its
+file is used; otherwise the first use downloads that wheel (15.7 MB, MD5-checked) and keeps only the weights, in
+the cache folder; ``SER_VOICE_ENCODER=/path/to/pretrained.pt`` names a copy (a machine offline).
 
 It was trained to tell speakers apart, not emotions: its final embedding averages the voice over the
 clip. Its hidden layers still follow how the voice moves, frame by frame; the mean and standard
@@ -19,12 +20,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from .. import paths
+from ..errors import ConfigError, DownloadError
+from .download import Resource, fetch_member
 
 SAMPLE_RATE = 16_000
 N_MELS, WINDOW, HOP = 40, 400, 160  # 25 ms windows every 10 ms at 16 kHz, as the encoder was trained
@@ -33,14 +37,28 @@ TARGET_DBFS = -30.0
 #: Environment variable naming the weights file (``pretrained.pt``); when set, it is used even if
 #: ``resemblyzer`` is installed.
 ENV = "SER_VOICE_ENCODER"
-#: The wheel that ships the weights.
+#: The wheel that ships the weights, and where on PyPI it is (downloaded when it is not installed).
 PACKAGE = "resemblyzer==0.1.4"
+WHEEL = Resource(
+    url="https://files.pythonhosted.org/packages/d9/b5/d897d5de5b2123a1ad5d32e8e007d83f76582f5c32c60992577263bd7c7e/"
+        "Resemblyzer-0.1.4-py3-none-any.whl",
+    filename="Resemblyzer-0.1.4-py3-none-any.whl", md5="48ba5ecfea339f34b46ecdc461f8f063", size=15_747_704,
+    licence="Apache-2.0 (Resemblyzer, Resemble AI)")
+MEMBER = "resemblyzer/pretrained.pt"
 #: Bumped when the way the statistics are computed changes (cached values and checkpoints record it).
 METHOD = 1
 
+log = logging.getLogger(__name__)
 
-def weights_path() -> Path:
-    """The encoder's weights: ``$SER_VOICE_ENCODER``, else the file inside the installed ``resemblyzer``."""
+
+def downloaded_path() -> Path:
+    """Where a downloaded copy of the weights is kept: ``CACHE/voice-encoder/pretrained.pt``."""
+    return paths.cache_dir() / "voice-encoder" / "pretrained.pt"
+
+
+def weights_path(download: bool = True) -> Path:
+    """The encoder's weights: ``$SER_VOICE_ENCODER``, else the file inside the installed ``resemblyzer``, else
+    the downloaded copy; with ``download``, the first call without any of them fetches :data:`WHEEL`."""
     if os.environ.get(ENV):
         path = Path(os.environ[ENV]).expanduser()
         if not path.is_file():
@@ -50,15 +68,29 @@ def weights_path() -> Path:
     for folder in (spec.submodule_search_locations or []) if spec else []:
         if (Path(folder) / "pretrained.pt").is_file():
             return Path(folder) / "pretrained.pt"
-    raise ConfigError("the voice descriptors need the pretrained voice encoder's weights, which ship in the "
-                      f"resemblyzer wheel: pip install --no-deps {PACKAGE} (or set {ENV} to a copy of its "
-                      "pretrained.pt)")
+    if downloaded_path().is_file():
+        return downloaded_path()
+    ways_out = (f"pip install --no-deps {PACKAGE}, set {ENV} to a copy of its pretrained.pt, or put "
+                f"{WHEEL.filename} into {downloaded_path().parent / '.download'} and run again")
+    if not download:
+        raise ConfigError(f"the voice encoder's weights are not here; the first use downloads them, or: {ways_out}")
+    return _download(ways_out)
+
+
+def _download(ways_out: str) -> Path:
+    log.warning("downloading the pretrained voice encoder's weights once (%s%s) into %s", WHEEL.filename,
+                f", {WHEEL.size / 1e6:.1f} MB" if WHEEL.size else "", downloaded_path().parent)
+    try:
+        return fetch_member(WHEEL, MEMBER, downloaded_path())
+    except (DownloadError, OSError) as error:
+        raise ConfigError(f"the voice encoder's weights could not be downloaded: {error}. Ways out: "
+                          f"{ways_out}") from None
 
 
 def available() -> bool:
-    """Whether the encoder's weights can be found."""
+    """Whether the encoder's weights are here (nothing is downloaded)."""
     try:
-        weights_path()
+        weights_path(download=False)
     except ConfigError:
         return False
     return True

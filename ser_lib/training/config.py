@@ -76,7 +76,7 @@ class TrainConfig:
     descriptors: bool = option(True, "clip descriptors (pitch, energy, MFCC statistics) beside the pooled vector")
     descriptor_set: str = option("ser", "which clip descriptors: ser (pitch, energy, MFCC and spectral statistics), "
                                         "egemaps (openSMILE's 88 eGeMAPS functionals), voice (a pretrained voice "
-                                        "encoder's layer statistics; pip install --no-deps resemblyzer), ser+egemaps "
+                                        "encoder's layer statistics; its weights download on first use), ser+egemaps "
                                         "or ser+voice",
                                  choices=DESCRIPTOR_SETS)
     descriptor_version: int = option(DESCRIPTOR_VERSION, "version of the ser descriptors: 2 (speech frames only) or "
