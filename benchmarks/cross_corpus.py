@@ -79,6 +79,7 @@ CONFIGS: dict[str, dict] = {
     "mixup": {"mixup": 1.0},
     "ser_egemaps": {"descriptor_set": "ser+egemaps"},
     "ser_voice": {"descriptor_set": "ser+voice"},
+    "ser_voice_mixup": {"descriptor_set": "ser+voice", "mixup": 1.0},
 }
 PROTOCOLS = ("cold_start", "adapted")
 
