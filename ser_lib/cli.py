@@ -14,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .errors import SERError
+from .errors import ConfigError, SERError
 
 log = logging.getLogger("ser_lib")
 
@@ -37,7 +37,9 @@ def _cmd_download(args: argparse.Namespace) -> int:
     from .data import download, voice
 
     if args.voice_encoder:
-        print(f"the voice encoder's weights (--descriptor_set ser+voice) are {voice.weights_path()} "
+        if args.url or args.md5 or args.keep_archive:
+            raise ConfigError("--url, --md5 and --keep_archive are for the RAVDESS archive, not --voice_encoder")
+        print(f"the voice encoder's weights (--descriptor_set ser+voice) are {voice.check()} "
               f"(licence: {voice.WHEEL.licence}).")
         return 0
     resource = download.RAVDESS_SPEECH

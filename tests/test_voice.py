@@ -4,6 +4,7 @@ as the real file is laid out, stands in for the real weights."""
 import hashlib
 import io
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -89,8 +90,8 @@ def test_missing_or_wrong_weights_say_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(voice.importlib.util, "find_spec", lambda name: None)
     assert not voice.available()  # looks, downloads nothing
-    with pytest.raises(ConfigError, match="could not be downloaded: cannot reach nowhere.invalid.*Ways out: pip "
-                                          "install --no-deps resemblyzer==0.1.4, set SER_VOICE_ENCODER"):
+    with pytest.raises(ConfigError, match="could not be downloaded: cannot reach nowhere.invalid .*Ways out: run "
+                                          "again .*; pip install --no-deps resemblyzer==0.1.4; or set SER_VOICE_ENC"):
         voice.weights_path()
     assert not (tmp_path / "cache" / "voice-encoder" / "pretrained.pt").exists()
     with pytest.raises(ConfigError, match="--descriptor_set ser\\+voice: .*pip install.*; or train with "
@@ -195,40 +196,70 @@ def _wheel(weights: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def test_without_the_package_the_first_use_downloads_the_wheel_once_and_keeps_the_weights(tmp_path, monkeypatch):
+@pytest.fixture
+def served_wheel(tmp_path, monkeypatch):
+    """No installed package: the weights come from a wheel served on 127.0.0.1 (its MD5 and the weights' SHA-256
+    are the expected ones); yields the server and the weights' bytes."""
     monkeypatch.delenv(voice.ENV, raising=False)
     monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(voice.importlib.util, "find_spec", lambda name: None)
     _save_encoder(tmp_path / "original.pt", 0)
     weights = (tmp_path / "original.pt").read_bytes()
     server = ArchiveServer(_wheel(weights))
-    try:
-        monkeypatch.setattr(voice, "WHEEL", replace(voice.WHEEL, url=server.url,
-                                                    md5=hashlib.md5(server.payload).hexdigest(), size=None))
-        assert not voice.available()
-        done = run_cli("download", "--voice_encoder")
-        path = tmp_path / "cache" / "voice-encoder" / "pretrained.pt"
-        assert done.returncode == 0 and str(path) in done.stdout and path.read_bytes() == weights
-        assert "downloading the pretrained voice encoder's weights once" in done.stderr
-        assert voice.available() and voice.weights_path() == path and len(server.requests) == 1  # once
-        assert not (path.parent / ".download").exists()  # the wheel is not kept, only the weights
-        monkeypatch.setenv(voice.ENV, str(tmp_path / "original.pt"))
-        expected = voice.statistics(_speech(150.0), SR)
-        monkeypatch.delenv(voice.ENV)
-        np.testing.assert_array_equal(voice.statistics(_speech(150.0), SR), expected)
+    monkeypatch.setattr(voice, "WHEEL", replace(voice.WHEEL, url=server.url, size=None,
+                                                md5=hashlib.md5(server.payload).hexdigest()))
+    monkeypatch.setattr(voice, "WEIGHTS_SHA256", hashlib.sha256(weights).hexdigest())
+    yield server, weights
+    server.close()
 
-        path.unlink()  # a damaged download: refused, kept aside, nothing under the weights' name
-        monkeypatch.setattr(voice, "WHEEL", replace(voice.WHEEL, md5="0" * 32))
-        with pytest.raises(ConfigError, match="could not be downloaded: .*has MD5 .* but 0{32} was expected"):
-            voice.weights_path()
-        assert not path.exists() and list((path.parent / ".download").glob("*.rejected"))
-        server.payload = _wheel(b"")[:-30]  # not a whole zip
-        monkeypatch.setattr(voice, "WHEEL", replace(voice.WHEEL, md5=hashlib.md5(server.payload).hexdigest()))
-        with pytest.raises(ConfigError, match="not a valid zip archive"):
-            voice.weights_path()
-        assert not path.exists()
-    finally:
-        server.close()
+
+def test_without_the_package_the_first_use_downloads_the_wheel_once_and_keeps_the_weights(served_wheel, tmp_path,
+                                                                                          monkeypatch):
+    server, weights = served_wheel
+    assert not voice.available()
+    done = run_cli("download", "--voice_encoder")
+    path = tmp_path / "cache" / "voice-encoder" / "pretrained.pt"
+    assert done.returncode == 0 and str(path) in done.stdout and path.read_bytes() == weights
+    assert "fetching the pretrained voice encoder's weights" in done.stderr
+    assert voice.available() and voice.weights_path() == path and len(server.requests) == 1  # once
+    assert not (path.parent / ".download").exists()  # the wheel is not kept, only the weights
+    monkeypatch.setenv(voice.ENV, str(tmp_path / "original.pt"))
+    expected = voice.statistics(_speech(150.0), SR)
+    monkeypatch.delenv(voice.ENV)
+    np.testing.assert_array_equal(voice.statistics(_speech(150.0), SR), expected)
+    refused = run_cli("download", "--voice_encoder", "--md5", "0" * 32)
+    assert refused.returncode == 2 and "are for the RAVDESS archive" in refused.stderr + refused.stdout
+    path.write_bytes(weights[:1000])  # a damaged copy: loading it says what to do
+    with pytest.raises(ConfigError, match="does not hold the voice encoder's weights .*delete it: the next use "
+                                          "downloads it again"):
+        voice.check()
+
+
+def test_two_processes_asking_at_once_download_once(served_wheel):
+    server, weights = served_wheel
+    with ThreadPoolExecutor(2) as pool:  # separate opens of the lock file exclude each other, threads too
+        found = list(pool.map(lambda _: voice.weights_path(), range(2)))
+    assert found[0] == found[1] and found[0].read_bytes() == weights and len(server.requests) == 1
+
+
+def test_a_wrong_or_broken_wheel_leaves_nothing_under_the_weights_name(served_wheel, tmp_path, monkeypatch):
+    server, weights = served_wheel
+    path = tmp_path / "cache" / "voice-encoder" / "pretrained.pt"
+    monkeypatch.setattr(voice, "WHEEL", replace(voice.WHEEL, md5="0" * 32))
+    with pytest.raises(ConfigError, match="could not be downloaded: The downloaded .* has MD5 .*, but 0{32} was "
+                                          "expected: .*Ways out: run again"):
+        voice.weights_path()
+    assert not path.exists() and list((path.parent / ".download").glob("*.rejected"))  # kept aside
+    server.payload = _wheel(weights[:-1] + b"x")  # a whole wheel, other weights
+    monkeypatch.setattr(voice, "WHEEL", replace(voice.WHEEL, md5=hashlib.md5(server.payload).hexdigest()))
+    with pytest.raises(ConfigError, match="pretrained.pt in .* has SHA-256 .*, but .* was expected"):
+        voice.weights_path()
+    assert not path.exists() and not (path.parent / ".download" / voice.WHEEL.filename).exists()
+    server.payload = _wheel(weights)[:-30]  # not a whole zip
+    monkeypatch.setattr(voice, "WHEEL", replace(voice.WHEEL, md5=hashlib.md5(server.payload).hexdigest()))
+    with pytest.raises(ConfigError, match="not a valid zip archive"):
+        voice.weights_path()
+    assert not path.exists()
 
 
 @pytest.mark.skipif(voice.importlib.util.find_spec("resemblyzer") is None,

@@ -13,6 +13,7 @@ renamed, never deleted; an archive you put into ``ROOT/.download/`` yourself sta
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -32,6 +33,12 @@ from http.client import HTTPException
 from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
 
 from ..errors import ChecksumError, DownloadError, UnsafeArchiveError
 
@@ -319,18 +326,32 @@ def extract(archive_path: Path, root: Path, *, progress: bool = True, max_bytes:
     return result
 
 
-def fetch_member(resource: Resource, member: str, target: Path, *, retries: int = 5, timeout: float = 60.0,
-                 progress: bool = True) -> Path:
+def fetch_member(resource: Resource, member: str, target: Path, *, sha256: str | None = None, retries: int = 5,
+                 timeout: float = 60.0, progress: bool = True) -> Path:
     """Download ``resource`` (a zip: a wheel, say) with resume and checksum, and keep one of its entries as
-    ``target``; return ``target``.
+    ``target`` (checked against ``sha256`` when given); return ``target``.
 
     The archive goes to ``TARGET_FOLDER/.download/`` (one you put there yourself is used and kept), its entries
     are checked as :func:`extract` checks them, and the entry is written beside ``target`` and renamed into
     place, so an interruption never leaves half a file under that name. A downloaded archive is deleted after.
+    Processes that ask at once take turns (``.TARGET.lock`` beside it): the second finds ``target`` there.
     """
     folder = target.parent / _DOWNLOADS
+    folder.mkdir(parents=True, exist_ok=True)
+    with _exclusive(target.with_name(f".{target.name}.lock")):
+        if target.is_file():
+            return target
+        try:
+            _take_member(resource, member, target, sha256, retries=retries, timeout=timeout, progress=progress)
+        finally:
+            _remove_if_empty(folder)
+    return target
+
+
+def _take_member(resource: Resource, member: str, target: Path, sha256: str | None, **fetch_options) -> None:
+    folder = target.parent / _DOWNLOADS
     supplied = (folder / resource.filename).exists()
-    archive_path = fetch(resource, folder, retries=retries, timeout=timeout, progress=progress)
+    archive_path = fetch(resource, folder, **fetch_options)
     part = target.with_name(target.name + f".{os.getpid()}.part")
     try:
         with zipfile.ZipFile(archive_path) as archive:
@@ -339,15 +360,39 @@ def fetch_member(resource: Resource, member: str, target: Path, *, retries: int 
                 raise DownloadError(f"{archive_path} holds no {member}; is it {resource.filename}?")
             check_sizes([members[member]])
             _copy_member(archive, members[member], part)
+        if sha256 and (found := _sha256(part)) != sha256:
+            raise ChecksumError(f"{member} in {archive_path.name} has SHA-256 {found}, but {sha256} was expected")
         part.replace(target)
     except zipfile.BadZipFile as err:
-        raise DownloadError(f"{archive_path} is not a valid zip archive ({err}); delete it and run again") from None
+        raise DownloadError(f"{archive_path} is not a valid zip archive ({err})") from None
     finally:
         part.unlink(missing_ok=True)
-    if not supplied:
-        archive_path.unlink()
-        _remove_if_empty(folder)
-    return target
+        if not supplied:  # a downloaded archive is not kept, whether its member was taken or refused
+            archive_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _exclusive(lock: Path):
+    """Holds an exclusive lock on the file ``lock`` (created if missing) for the ``with`` block."""
+    with open(lock, "a+b") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        else:  # Windows: lock the first byte, retrying until the holder lets go
+            while True:
+                try:
+                    msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+                    break
+                except OSError:
+                    time.sleep(0.5)
+        yield
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:

@@ -45,6 +45,7 @@ WHEEL = Resource(
     filename="Resemblyzer-0.1.4-py3-none-any.whl", md5="48ba5ecfea339f34b46ecdc461f8f063", size=15_747_704,
     licence="Apache-2.0 (Resemblyzer, Resemble AI)")
 MEMBER = "resemblyzer/pretrained.pt"
+WEIGHTS_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
 #: Bumped when the way the statistics are computed changes (cached values and checkpoints record it).
 METHOD = 1
 
@@ -70,21 +71,36 @@ def weights_path(download: bool = True) -> Path:
             return Path(folder) / "pretrained.pt"
     if downloaded_path().is_file():
         return downloaded_path()
-    ways_out = (f"pip install --no-deps {PACKAGE}, set {ENV} to a copy of its pretrained.pt, or put "
-                f"{WHEEL.filename} into {downloaded_path().parent / '.download'} and run again")
     if not download:
-        raise ConfigError(f"the voice encoder's weights are not here; the first use downloads them, or: {ways_out}")
-    return _download(ways_out)
+        raise ConfigError("the voice encoder's weights are not here; the first use downloads them, or: "
+                          + _ways_out())
+    return _download()
 
 
-def _download(ways_out: str) -> Path:
-    log.warning("downloading the pretrained voice encoder's weights once (%s%s) into %s", WHEEL.filename,
+def _ways_out() -> str:
+    return (f"pip install --no-deps {PACKAGE}; or set {ENV} to a copy of its pretrained.pt; or put {WHEEL.filename} "
+            f"({WHEEL.url}) into {downloaded_path().parent / '.download'} and run again")
+
+
+def _download() -> Path:
+    log.warning("fetching the pretrained voice encoder's weights (%s%s) into %s", WHEEL.filename,
                 f", {WHEEL.size / 1e6:.1f} MB" if WHEEL.size else "", downloaded_path().parent)
     try:
-        return fetch_member(WHEEL, MEMBER, downloaded_path())
-    except (DownloadError, OSError) as error:
-        raise ConfigError(f"the voice encoder's weights could not be downloaded: {error}. Ways out: "
-                          f"{ways_out}") from None
+        return fetch_member(WHEEL, MEMBER, downloaded_path(), sha256=WEIGHTS_SHA256, retries=2, timeout=30.0)
+    except DownloadError as error:
+        gist = str(error).split("; ")[0].split(". ")[0]  # what went wrong, without the archive's own advice
+        raise ConfigError(f"the voice encoder's weights could not be downloaded: {gist}. Ways out: run again (a "
+                          f"broken transfer resumes); {_ways_out()}") from None
+    except OSError as error:  # a cache folder that cannot be written
+        raise ConfigError(f"the voice encoder's weights could not be kept in {downloaded_path().parent}: {error}. "
+                          f"Ways out: set SER_CACHE_DIR to a folder you can write; {_ways_out()}") from None
+
+
+def check() -> Path:
+    """The weights' path, once they are found (or downloaded) and load as the encoder; else :class:`ConfigError`."""
+    path = weights_path()
+    _encoder(_file_key(path))
+    return path
 
 
 def available() -> bool:
@@ -131,9 +147,11 @@ def _encoder(key: tuple[str, int, int]):
             layer.load_state_dict({f"{name}_l0": state[f"lstm.{name}_l{i}"]
                                    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
     except Exception as error:  # not a weights file, another network, a damaged copy
+        fix = "delete it: the next use downloads it again" if Path(path) == downloaded_path() else \
+            f"pip install --no-deps {PACKAGE} ships them"
         raise ConfigError(f"{path} does not hold the voice encoder's weights (3 LSTM layers of {HIDDEN}; "
-                          f"pip install --no-deps {PACKAGE} ships them): {type(error).__name__}: "
-                          f"{str(error).splitlines()[0] if str(error) else ''}") from None
+                          f"{fix}): {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                          ) from None
     return layers.eval()
 
 

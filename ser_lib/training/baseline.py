@@ -67,6 +67,8 @@ def feature_table(clips: pd.DataFrame, cache: bool = True, workers: int | None =
         store, name, params = _store(feature_set)
         rows = store.get_many(files, name, params, function, files, workers)
     else:
+        if feature_set == "voice":
+            voice.weights_path()  # found (or downloaded) once, here, before the workers look
         with process_pool(workers) as pool:
             rows = list(pool.map(function, files, chunksize=8))
     return pd.DataFrame(rows, index=clips.index)
