@@ -33,7 +33,9 @@ spectral tilt of up to 3 dB per octave on the training clips and the noisy cold-
 microphone's colour; compare it with ``default``); ``regularised`` (the default with dropout 0.35 and weight
 decay 0.05); ``mixup`` (the default with ``--mixup 1.0``: clip vectors and labels mixed in pairs);
 ``ser_egemaps`` (the default with openSMILE's eGeMAPS beside the project's descriptors); ``ser_voice`` (the
-default with a pretrained voice encoder's layer statistics beside them).
+default with a pretrained voice encoder's layer statistics beside them); ``ser_voice_mixup`` (``ser_voice``
+with ``--mixup 1.0``); ``ser_voice_balanced`` (``ser_voice`` with as many clips from each corpus, for ``both``,
+as ``corpus_stats``).
 
 Single runs vary with the seed by a few hundredths of UAR; ``--seed`` repeats a benchmark (runs of another
 seed are kept beside the others, in ``seed-N``). ``--ensemble N`` trains (or reuses) the models of seeds
@@ -80,6 +82,7 @@ CONFIGS: dict[str, dict] = {
     "ser_egemaps": {"descriptor_set": "ser+egemaps"},
     "ser_voice": {"descriptor_set": "ser+voice"},
     "ser_voice_mixup": {"descriptor_set": "ser+voice", "mixup": 1.0},
+    "ser_voice_balanced": {"descriptor_set": "ser+voice", "corpus_balance": True},
 }
 PROTOCOLS = ("cold_start", "adapted")
 
