@@ -169,7 +169,7 @@ def fetch(resource: Resource, folder: Path, *, retries: int = 5, timeout: float 
 def _verify(path: Path, resource: Resource, supplied: bool) -> None:
     """:class:`ChecksumError` for an archive whose MD5 is not the expected one; the file is kept,
     renamed to ``NAME.md5-FOUND.rejected`` beside it, so nothing is lost and the next run starts afresh."""
-    actual = md5sum(path)
+    actual = file_digest(path)
     if actual == resource.md5:
         return
     aside = path.with_name(f"{resource.filename}.md5-{actual}.rejected")
@@ -217,9 +217,9 @@ def _transfer(resource: Resource, part: Path, *, timeout: float, progress: bool)
             raise ConnectionError(f"connection closed after {received} of {length} bytes")
 
 
-def md5sum(path: Path) -> str:
-    """MD5 of a file, read in 1 MB chunks."""
-    digest = hashlib.md5()
+def file_digest(path: Path, algorithm: str = "md5") -> str:
+    """MD5 (or another ``hashlib`` algorithm's digest) of a file, read in 1 MB chunks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
@@ -360,7 +360,7 @@ def _take_member(resource: Resource, member: str, target: Path, sha256: str | No
                 raise DownloadError(f"{archive_path} holds no {member}; is it {resource.filename}?")
             check_sizes([members[member]])
             _copy_member(archive, members[member], part)
-        if sha256 and (found := _sha256(part)) != sha256:
+        if sha256 and (found := file_digest(part, "sha256")) != sha256:
             raise ChecksumError(f"{member} in {archive_path.name} has SHA-256 {found}, but {sha256} was expected")
         part.replace(target)
     except zipfile.BadZipFile as err:
@@ -385,14 +385,6 @@ def _exclusive(lock: Path):
                 except OSError:
                     time.sleep(0.5)
         yield
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
