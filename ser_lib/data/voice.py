@@ -189,8 +189,13 @@ def statistics(wave: np.ndarray, sr: int) -> np.ndarray:
     layers = _encoder(_file_key(weights_path()))
     x = torch.from_numpy(mel_power(wave))[None]
     values = []
-    with torch.inference_mode():
-        for layer in layers:
-            x, _ = layer(x)
-            values += [x[0].mean(0), x[0].std(0, correction=0)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one clip's LSTM steps are too small to share: 2 threads took 4x as long as 1
+    try:
+        with torch.inference_mode():
+            for layer in layers:
+                x, _ = layer(x)
+                values += [x[0].mean(0), x[0].std(0, correction=0)]
+    finally:
+        torch.set_num_threads(threads)
     return np.nan_to_num(torch.cat(values).numpy(), nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
