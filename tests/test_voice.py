@@ -131,6 +131,23 @@ def test_voice_descriptors_join_the_projects_own_and_are_cached_per_weights(enco
     assert not np.allclose(again, matrix[:, len(ser):], atol=1e-3)
 
 
+def _describe_both(wave: np.ndarray) -> np.ndarray:
+    return features.clip_descriptors(wave, AudioSettings(), descriptor_set="ser+voice")
+
+
+def test_one_clips_descriptors_overlap_the_encoder_and_work_in_a_forked_child(encoder):
+    import multiprocessing
+
+    wave = _speech(180.0, 2.0)
+    both = _describe_both(wave)  # the encoder ran on its thread: a forked child has no such thread
+    alone = np.concatenate([features.clip_descriptors(wave, AudioSettings(), descriptor_set=part)
+                            for part in ("ser", "voice")])
+    np.testing.assert_allclose(both, alone, rtol=1e-5, atol=1e-6)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child = pool.apply_async(_describe_both, (wave,)).get(timeout=60)  # never waits on the parent's thread
+    np.testing.assert_allclose(child, both, rtol=1e-5, atol=1e-6)
+
+
 def test_a_checkpoint_names_its_encoder_weights_and_refuses_others(encoder, corpus8, tmp_path, monkeypatch):
     from conftest import small_train_config
 

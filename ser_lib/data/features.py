@@ -8,6 +8,8 @@ model sees, the same vector is the model's clip descriptors (:func:`descriptor_m
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
@@ -361,16 +363,28 @@ def descriptor_names(descriptor_set: str = "ser") -> tuple[str, ...]:
     return names
 
 
+@lru_cache(maxsize=1)
+def _voice_thread(pid: int) -> ThreadPoolExecutor:
+    """A thread for the voice encoder, one per process (a forked child gets its own)."""
+    return ThreadPoolExecutor(1, thread_name_prefix=f"voice-encoder-{pid}")
+
+
 def _describe(wave: np.ndarray, version: int = DESCRIPTOR_VERSION, descriptor_set: str = "ser",
               sr: int = SAMPLE_RATE) -> list[float]:
+    parts = _parts(descriptor_set)
+    pending = None
+    if "voice" in parts and len(parts) > 1:  # the encoder's LSTM leaves Python's lock: it runs beside the rest
+        from . import voice
+
+        pending = _voice_thread(os.getpid()).submit(voice.statistics, wave, sr)
     values: list[float] = []
-    for part in _parts(descriptor_set):
+    for part in parts:
         if part == "ser":
             values += list(clip_statistics(wave, sr, version=version).values())
         elif part == "voice":
             from . import voice
 
-            values += voice.statistics(wave, sr).tolist()
+            values += (pending.result() if pending else voice.statistics(wave, sr)).tolist()
         else:
             from . import egemaps
 
