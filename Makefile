@@ -33,7 +33,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e '.[dev]'
-	# the pretrained voice encoder's weights ship in resemblyzer's wheel (--descriptor_set voice, the voice
+	# the pretrained voice encoder's weights ship in resemblyzer's wheel (the default model's descriptors, the voice
 	# baseline; without it their first use downloads the wheel); ser_lib reads the file itself, so the
 	# package's own requirements are not needed
 	$(PY) -m pip install --no-deps 'resemblyzer==0.1.4'

@@ -18,7 +18,10 @@ unlabelled clips). Prints UAR per experiment, subset and protocol (mean ± std o
         [--experiments ravdess-cremad,cremad-ravdess,both] [--subsets shared,basic4] [--folds 5]
         [--epochs 30] [--config default] [--seed 0 | --ensemble 5] [--out runs/cross_corpus]
 
-``--config`` picks the training options: ``default``; ``balanced`` (as many clips from each corpus);
+``--config`` picks the training options: ``default`` (the project's descriptors and a pretrained voice encoder's
+layer statistics beside them, ``--descriptor_set ser+voice``); ``ser_descriptors`` (the default of the releases
+before: the project's descriptors alone; every configuration below keeps them, up to ``mixup``, as they were
+measured, so "the default" there means this one); ``balanced`` (as many clips from each corpus);
 ``corpus_stats`` (balanced, and a new voice of a training corpus starts from that corpus's statistics,
 not the pooled ones of both: the default since it was measured; the configurations below it, up to
 ``no_average``, keep the pooled ones, as they were measured);
@@ -32,10 +35,9 @@ configurations above it keep them too, as they were measured); ``tilt`` (the def
 spectral tilt of up to 3 dB per octave on the training clips and the noisy cold-start copies: another
 microphone's colour; compare it with ``default``); ``regularised`` (the default with dropout 0.35 and weight
 decay 0.05); ``mixup`` (the default with ``--mixup 1.0``: clip vectors and labels mixed in pairs);
-``ser_egemaps`` (the default with openSMILE's eGeMAPS beside the project's descriptors); ``ser_voice`` (the
-default with a pretrained voice encoder's layer statistics beside them); ``ser_voice_mixup`` (``ser_voice``
-with ``--mixup 1.0``); ``ser_voice_balanced`` (``ser_voice`` with as many clips from each corpus, for ``both``,
-as ``corpus_stats``).
+``ser_egemaps`` (openSMILE's eGeMAPS beside the project's descriptors); ``ser_voice_mixup`` (the default with
+``--mixup 1.0``); ``ser_voice_balanced`` (the default with as many clips from each corpus, for ``both``, as
+``corpus_stats``).
 
 Single runs vary with the seed by a few hundredths of UAR; ``--seed`` repeats a benchmark (runs of another
 seed are kept beside the others, in ``seed-N``). ``--ensemble N`` trains (or reuses) the models of seeds
@@ -66,23 +68,25 @@ MILD = {"augment_settings": WaveAugment(p=0.5, snr_db=(10.0, 40.0), speeds=(0.9,
 RAW = {"average_epochs": 0.0}
 #: The pooled training statistics for every voice's cold start (configurations measured before each corpus's own).
 POOLED = {"corpus_stats": False}
+#: The project's descriptors alone (configurations measured before the voice encoder's statistics joined them).
+SER = {"descriptor_set": "ser"}
 CONFIGS: dict[str, dict] = {
     "default": {},
-    "corpus_stats": {"corpus_balance": True},
-    "balanced": {"corpus_balance": True, **POOLED},
+    "ser_descriptors": SER,
+    "corpus_stats": {"corpus_balance": True, **SER},
+    "balanced": {"corpus_balance": True, **POOLED, **SER},
     "no_descriptors": {"descriptors": False, **MILD, **RAW, **POOLED},
-    "noisy_cold_start": {"cold_start_rate": 0.5, "cold_start_noise": 1.0, **MILD, **RAW, **POOLED},
-    "denoised_descriptors": {"descriptor_version": 3, **MILD, **RAW, **POOLED},
-    "mild_augment": {**MILD, **RAW, **POOLED},
-    "weight_average": {"average_epochs": 3.0, **POOLED},
-    "no_average": {**RAW, **POOLED},
-    "tilt": {"augment_settings": WaveAugment(tilt_db=3.0)},
-    "regularised": {"dropout": 0.35, "weight_decay": 0.05},
-    "mixup": {"mixup": 1.0},
+    "noisy_cold_start": {"cold_start_rate": 0.5, "cold_start_noise": 1.0, **MILD, **RAW, **POOLED, **SER},
+    "denoised_descriptors": {"descriptor_version": 3, **MILD, **RAW, **POOLED, **SER},
+    "mild_augment": {**MILD, **RAW, **POOLED, **SER},
+    "weight_average": {"average_epochs": 3.0, **POOLED, **SER},
+    "no_average": {**RAW, **POOLED, **SER},
+    "tilt": {"augment_settings": WaveAugment(tilt_db=3.0), **SER},
+    "regularised": {"dropout": 0.35, "weight_decay": 0.05, **SER},
+    "mixup": {"mixup": 1.0, **SER},
     "ser_egemaps": {"descriptor_set": "ser+egemaps"},
-    "ser_voice": {"descriptor_set": "ser+voice"},
-    "ser_voice_mixup": {"descriptor_set": "ser+voice", "mixup": 1.0},
-    "ser_voice_balanced": {"descriptor_set": "ser+voice", "corpus_balance": True},
+    "ser_voice_mixup": {"mixup": 1.0},
+    "ser_voice_balanced": {"corpus_balance": True},
 }
 PROTOCOLS = ("cold_start", "adapted")
 

@@ -2,11 +2,12 @@
 
 Rungs (``ser_lib.training.ladder``, notebook 08): chance -> clip descriptors + logistic regression ->
 eGeMAPS + linear SVM -> log-mel CNN with mean pooling -> + context transformer and attention pooling
--> + clip descriptors -> + per-speaker normalisation (the default model). Prints each rung's test UAR
+-> + clip descriptors -> + per-speaker normalisation -> + a pretrained voice encoder's statistics (the
+default model). Prints each rung's test UAR
 per fold, mean ± std, and each step against the rung above: the mean paired difference, its 95%
 confidence interval (Student's t over folds) and how many folds improved; writes the figure
 ``ladder.png`` into ``--out``. The model rungs are kept in ``--out`` in the layout of
-``benchmarks/accuracy.py`` (``--config cnn,baseline,plain,default``), so either script reuses the
+``benchmarks/accuracy.py`` (``--config cnn,baseline,plain,ser_descriptors,default``), so either script reuses the
 other's finished folds, and an interrupted ladder resumes.
 
     python benchmarks/ladder.py --dataset_root ../shared/data/ravdess16k [--folds 5] [--epochs 30]

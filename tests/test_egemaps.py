@@ -103,7 +103,7 @@ def test_model_trains_on_egemaps_descriptors_and_its_checkpoint_says_so(corpus8,
     prediction = predictor.predict_file(clip)
     assert prediction.probs.shape == (4,) and abs(prediction.probs.sum() - 1) < 1e-5
     data = ckpt_io.read(out / "best_model.pt")
-    data["normalizer"].pop("descriptor_set")  # a checkpoint from before descriptor sets: today's descriptors
+    data["normalizer"].pop("descriptor_set")  # a checkpoint from before descriptor sets: the project's descriptors
     from ser_lib.errors import CheckpointError
     from ser_lib.model.normalizer import InputNormalizer
 
@@ -111,12 +111,16 @@ def test_model_trains_on_egemaps_descriptors_and_its_checkpoint_says_so(corpus8,
         InputNormalizer.from_dict(data["normalizer"], loaded.model.config.mel, loaded.audio)
 
 
-def test_a_checkpoint_from_before_descriptor_sets_loads_with_todays_descriptors(trained_run):
+def test_a_checkpoint_from_before_descriptor_sets_loads_with_the_project_descriptors(corpus8, tmp_path):
+    from conftest import small_train_config
+
+    from ser_lib import training
     from ser_lib.model import checkpoint as ckpt_io
     from ser_lib.model.normalizer import InputNormalizer
 
-    data = ckpt_io.read(trained_run / "best_model.pt")
+    training.train(small_train_config(corpus8, tmp_path, epochs=1, descriptor_set="ser"))
+    data = ckpt_io.read(tmp_path / "best_model.pt")
     assert data["normalizer"].pop("descriptor_set") == "ser"
-    loaded = ckpt_io.load(trained_run / "best_model.pt")
+    loaded = ckpt_io.load(tmp_path / "best_model.pt")
     old = InputNormalizer.from_dict(data["normalizer"], loaded.model.config.mel, loaded.audio)
     assert old.descriptor_set == "ser" and old.descriptor_names == features.descriptor_names("ser")

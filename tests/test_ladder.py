@@ -18,7 +18,12 @@ def test_each_rung_adds_one_idea_in_ladder_order():
     assert models[0] == {"speaker_norm": False, "descriptors": False, "context_layers": 0, "pooling": "mean"}
     for before, after in zip(models, models[1:]):  # every model rung changes what the one before had
         assert before != after
-    assert not models[-2]["speaker_norm"] and models[-1]["speaker_norm"]
+    assert not models[-3]["speaker_norm"] and models[-2]["speaker_norm"]
+    assert models[-2]["descriptor_set"] == "ser" and models[-1]["descriptor_set"] == "ser+voice"
+    from ser_lib.training import TrainConfig  # the last rung is the library's default model
+
+    default = TrainConfig()
+    assert all(getattr(default, name) == value for name, value in models[-1].items())
     with pytest.raises(KeyError, match="rungs: chance"):
         ladder.rung("transformer")
 

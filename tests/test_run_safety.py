@@ -142,9 +142,10 @@ def test_a_run_saved_before_an_option_existed_resumes_only_with_what_it_did():
     saved = {k: v for k, v in TrainConfig().to_dict().items() if k not in BEFORE_OPTION}
     changes = TrainConfig().changes_from(saved)
     assert changes == {"trim_floor_db": (None, 12.0), "cold_start_noise": (0.0, 0.5), "bucket_by_length": (False, True),
-                       "average_epochs": (0.0, 3.0), "corpus_stats": (False, True)}  # not a missing raw_state_dict
+                       "average_epochs": (0.0, 3.0), "corpus_stats": (False, True),
+                       "descriptor_set": ("ser", "ser+voice")}  # not a missing raw_state_dict
     old = TrainConfig(trim_floor_db=None, cold_start_noise=0.0, bucket_by_length=False, average_epochs=0.0,
-                      corpus_stats=False)
+                      corpus_stats=False, descriptor_set="ser")
     assert old.changes_from(saved) == {}
     # a field added to a group of options (--augment_tilt_db) counts as what the run did before it existed
     saved["augment_settings"] = {k: v for k, v in saved["augment_settings"].items() if k != "tilt_db"}
@@ -160,3 +161,6 @@ def test_a_run_saved_before_an_option_existed_resumes_only_with_what_it_did():
     assert _harmless(dataclasses.replace(two, test_corpus="cremad"), "corpus_stats")  # trained on RAVDESS alone
     three = TrainConfig(dataset=("ravdess=/a", "cremad=/b", "tess=/c"), test_corpus="tess")
     assert not _harmless(three, "corpus_stats")
+    # --descriptor_set matters to a model with descriptors only
+    assert not _harmless(TrainConfig(), "descriptor_set")
+    assert _harmless(TrainConfig(descriptors=False), "descriptor_set")

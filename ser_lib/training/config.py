@@ -31,7 +31,8 @@ START_OPTIONS: tuple[str, ...] = ("resume", "overwrite", "output_dir")
 #: What a run saved before an option existed did, for options whose default changed what runs compute
 #: (so such a run resumes only with that value, never silently with the new one).
 BEFORE_OPTION: dict[str, object] = {"trim_floor_db": None, "cold_start_noise": 0.0, "bucket_by_length": False,
-                                    "average_epochs": 0.0, "corpus_stats": False, "mixup": 0.0}
+                                    "average_epochs": 0.0, "corpus_stats": False, "mixup": 0.0,
+                                    "descriptor_set": "ser"}
 #: The same for the fields of grouped options (``--augment_*``): what a run saved before the field did.
 BEFORE_FIELD: dict[str, dict[str, object]] = {"augment_settings": {"tilt_db": 0.0}}
 
@@ -74,10 +75,10 @@ class TrainConfig:
     freeze: str = option("feature_encoder", "what of the encoder stays fixed", choices=FREEZE_CHOICES)
     spectrogram: bool = option(True, "the log-mel CNN branch")
     descriptors: bool = option(True, "clip descriptors (pitch, energy, MFCC statistics) beside the pooled vector")
-    descriptor_set: str = option("ser", "which clip descriptors: ser (pitch, energy, MFCC and spectral statistics), "
-                                        "egemaps (openSMILE's 88 eGeMAPS functionals), voice (a pretrained voice "
-                                        "encoder's layer statistics; its weights download on first use), ser+egemaps "
-                                        "or ser+voice",
+    descriptor_set: str = option("ser+voice", "which clip descriptors: ser (pitch, energy, MFCC and spectral "
+                                              "statistics), egemaps (openSMILE's 88 eGeMAPS functionals), voice (a "
+                                              "pretrained voice encoder's layer statistics; its weights download on "
+                                              "first use), ser+egemaps or ser+voice (the two beside each other)",
                                  choices=DESCRIPTOR_SETS)
     descriptor_version: int = option(DESCRIPTOR_VERSION, "version of the ser descriptors: 2 (speech frames only) or "
                                                          "3 (the same after subtracting the room's noise floor)",

@@ -8,7 +8,9 @@ Rungs, each adding one idea to the one before (notebook 08):
 * the log-mel CNN with the mean of its frames (no context transformer);
 * + the context transformer and multi-head attention pooling;
 * + the clip descriptors beside the pooled vector;
-* + per-speaker normalisation of the inputs (each test speaker's own unlabelled clips): the default model.
+* + per-speaker normalisation of the inputs (each test speaker's own unlabelled clips);
+* + a pretrained voice encoder's statistics beside the descriptors (``descriptor_set`` ser+voice): the
+  default model.
 
 Every rung is scored on the same speaker-wise folds (``train --folds``: consecutive speakers), so
 the difference between two rungs can be taken fold by fold (a paired difference) and given a
@@ -53,8 +55,11 @@ RUNGS: tuple[Rung, ...] = (
          {"speaker_norm": False, "descriptors": False, "context_layers": 0, "pooling": "mean"}),
     Rung("baseline", "+ context transformer, attention pooling", "model",
          {"speaker_norm": False, "descriptors": False}),
-    Rung("plain", "+ clip descriptors", "model", {"speaker_norm": False, "descriptors": True}),
-    Rung("default", "+ per-speaker normalisation", "model", {"speaker_norm": True, "descriptors": True}),
+    Rung("plain", "+ clip descriptors", "model", {"speaker_norm": False, "descriptors": True, "descriptor_set": "ser"}),
+    Rung("ser_descriptors", "+ per-speaker normalisation", "model",
+         {"speaker_norm": True, "descriptors": True, "descriptor_set": "ser"}),
+    Rung("default", "+ a pretrained voice encoder's statistics", "model",
+         {"speaker_norm": True, "descriptors": True, "descriptor_set": "ser+voice"}),
 )
 
 

@@ -226,11 +226,12 @@ def check_output_dir(config: TrainConfig) -> dict:
 
 
 def _harmless(config: TrainConfig, name: str) -> bool:
-    """Whether a resume may change option ``name``: :data:`RESUMABLE`, and ``--corpus_stats`` where it
+    """Whether a resume may change option ``name``: :data:`RESUMABLE`, ``--corpus_stats`` where it
     changes nothing (training on one corpus, the others held out by --test_corpus, or no speaker
-    normalisation: a run of an earlier release resumes as is)."""
+    normalisation) and ``--descriptor_set`` without descriptors: a run of an earlier release resumes as is."""
     training_corpora = len(config.datasets()) - bool(config.test_corpus)
-    inert = name == "corpus_stats" and (training_corpora < 2 or not config.speaker_norm)
+    inert = (name == "corpus_stats" and (training_corpora < 2 or not config.speaker_norm)) or \
+        (name == "descriptor_set" and not config.descriptors)
     return name in RESUMABLE or inert
 
 
