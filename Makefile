@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-# the main job: the default model (TrainConfig: the spectrogram model, no download) on the synthetic
+# the main job: the default model (TrainConfig: the spectrogram model, no audio backbone) on the synthetic
 # corpus, 20 epochs instead of the default 50 (about 9 minutes on 2 CPU cores). Run again, it continues
 # an interrupted run (--resume) or reports the finished one, and rewrites its evaluation report.
 RUN_DIR    ?= runs/synthetic

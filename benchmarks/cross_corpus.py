@@ -33,7 +33,7 @@ before the strong default: each perturbation with probability 0.5, noise 10-40 d
 default since it was measured); ``no_average`` (the last step's weights, the default before; the four
 configurations above it keep them too, as they were measured); ``tilt`` (the default with a random
 spectral tilt of up to 3 dB per octave on the training clips and the noisy cold-start copies: another
-microphone's colour; compare it with ``default``); ``regularised`` (the default with dropout 0.35 and weight
+microphone's colour; compare it with ``ser_descriptors``); ``regularised`` (the default with dropout 0.35 and weight
 decay 0.05); ``mixup`` (the default with ``--mixup 1.0``: clip vectors and labels mixed in pairs);
 ``ser_egemaps`` (openSMILE's eGeMAPS beside the project's descriptors); ``ser_voice_mixup`` (the default with
 ``--mixup 1.0``); ``ser_voice_balanced`` (the default with as many clips from each corpus, for ``both``, as
@@ -85,8 +85,8 @@ CONFIGS: dict[str, dict] = {
     "regularised": {"dropout": 0.35, "weight_decay": 0.05, **SER},
     "mixup": {"mixup": 1.0, **SER},
     "ser_egemaps": {"descriptor_set": "ser+egemaps"},
-    "ser_voice_mixup": {"mixup": 1.0},
-    "ser_voice_balanced": {"corpus_balance": True},
+    "ser_voice_mixup": {"descriptor_set": "ser+voice", "mixup": 1.0},
+    "ser_voice_balanced": {"descriptor_set": "ser+voice", "corpus_balance": True},
 }
 PROTOCOLS = ("cold_start", "adapted")
 

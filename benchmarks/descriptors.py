@@ -1,7 +1,7 @@
 """Clip-descriptor throughput: milliseconds per clip, in one process and in worker processes.
 
-Descriptors (pitch, energy, MFCC and spectral statistics) are computed once per clip and cached; a
-new corpus, or the noisy cold-start copies of its training clips, computes them all. Times
+The project's descriptors (``ser``: pitch, energy, MFCC and spectral statistics) are computed once per clip and
+cached; a new corpus, or the noisy cold-start copies of its training clips, computes them all. Times
 ``features.descriptor_matrix`` on synthetic clips with an empty cache: one worker process, then one per
 core, each running one thread (``ser_lib.workers``), then one per core left at its default thread
 count, the oversubscribed setup this replaces.

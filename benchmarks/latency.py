@@ -7,9 +7,11 @@ with speech (the voice-activity gate, trimming, log-mel, clip descriptors, the s
 and the model) for
 
 * ``spec``       - the default spectrogram model with per-speaker normalisation and clip
-  descriptors (target: <= 30 ms per 3 s window on 2 CPU cores): ``--model_path``, or the small
-  demo model (trained once on the synthetic corpus: timing does not depend on the weights), gated
-  by Silero VAD (the default); ``spec/energy`` the same with the energy gate;
+  descriptors (the project's and the voice encoder's): ``--model_path``, or the small demo model
+  (trained once on the synthetic corpus: timing does not depend on the weights), gated by Silero VAD
+  (the default); ``spec/energy`` the same with the energy gate. The target, <= 30 ms per 3 s window on
+  2 CPU cores, was set for the project's descriptors alone: give ``--model_path`` a model trained with
+  ``--descriptor_set ser`` to time that one;
 * ``spec-plain`` - the log-mel CNN alone (``--no-speaker_norm --no-descriptors``, random weights);
 * ``w2v2``       - the dual-branch model with the wav2vec2-base architecture (random weights), eager float32;
 * ``w2v2-int8``  - the same with dynamic int8 quantisation of the encoder's linear layers

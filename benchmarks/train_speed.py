@@ -3,7 +3,7 @@
 Times full optimisation steps (forward, backward, AdamW) on random audio batches after a warm-up
 (``ser_lib.training.speed``, the code notebook 04 uses):
 
-* ``spec``  - the spectrogram-only model (what trains without any download);
+* ``spec``  - the spectrogram-only model (no audio backbone);
 * ``w2v2``  - the full dual-branch model with the wav2vec2-base architecture (randomly initialised:
   only the speed matters here), feature encoder frozen as in the recommended setup;
 * ``w2v2-frozen`` - the same with the whole encoder frozen and its layer outputs precomputed

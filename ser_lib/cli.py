@@ -39,7 +39,8 @@ def _cmd_download(args: argparse.Namespace) -> int:
     if args.voice_encoder:
         if args.url or args.md5 or args.keep_archive:
             raise ConfigError("--url, --md5 and --keep_archive are for the RAVDESS archive, not --voice_encoder")
-        print(f"the voice encoder's weights (--descriptor_set ser+voice) are {voice.check()} "
+        print("the voice encoder's weights (the default model's descriptors, --descriptor_set ser+voice) are "
+              f"{voice.check()} "
               f"(licence: {voice.WHEEL.licence}).")
         return 0
     resource = download.RAVDESS_SPEECH

@@ -11,9 +11,9 @@ context transformer, attention pooling, the descriptor branch and both heads. It
 
 and its outputs ``emotion_logits`` ``(batch, emotions)``, ``gender_logits`` ``(batch, 2)`` (with the
 gender head) and ``attention`` ``(batch, pooling heads, frames)``. The clip descriptors and speaker
-statistics are computed in Python by the model's normaliser (ser_lib, with NumPy and PyTorch's
-log-mel for the speaker statistics), whose statistics travel in the file's
-metadata with the label names, the audio settings and the model configuration, so
+statistics are computed in Python by the model's normaliser (ser_lib, with NumPy, PyTorch's
+log-mel for the speaker statistics and, for the default descriptors, the voice encoder's LSTM), whose
+statistics travel in the file's metadata with the label names, the audio settings and the model configuration, so
 :meth:`Predictor.from_onnx <ser_lib.inference.Predictor.from_onnx>` needs nothing else.
 
 ``quantize="int8"``: onnxruntime's dynamic quantisation of the pretrained encoder's matrix

@@ -9,8 +9,8 @@
                    -> multi-head attention pooling (ignores padding) [+ clip descriptors]
                    -> emotion head, gender head
 
-``backbone="none"`` gives the spectrogram-only model, the one that trains from scratch without any
-download. Every stage honours the padding mask, so a clip's prediction does not depend on what else
+``backbone="none"`` gives the spectrogram-only model, the one that trains without an audio backbone (no
+wav2vec-style download). Every stage honours the padding mask, so a clip's prediction does not depend on what else
 is in its batch: the STFT frames are uncentred, padded frames are zeroed between CNN blocks, and the
 first group-normalised convolution of wav2vec2-style encoders is normalised over real samples only.
 The log-mel statistics and the clip descriptors come in as inputs from the input normaliser

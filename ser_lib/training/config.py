@@ -2,9 +2,9 @@
 
 :class:`TrainConfig` is the single source of truth: ``python -m ser_lib train`` generates its options
 from these fields (:func:`ser_lib.options.add_options`), notebook 04's parameters are a subset of them by
-name, and the Makefile and README quote them. The default model is the spectrogram model (no
-pretrained encoder), which trains offline on a CPU; ``--backbone facebook/wav2vec2-base`` gives the
-wav2vec 2.0 recipe for a GPU.
+name, and the Makefile and README quote them. The default model is the spectrogram model (no audio
+backbone; its descriptors include a small pretrained voice encoder's statistics), which trains on a CPU;
+``--backbone facebook/wav2vec2-base`` gives the wav2vec 2.0 recipe for a GPU.
 """
 from __future__ import annotations
 
@@ -71,10 +71,10 @@ class TrainConfig:
                                          "above the clip's noise floor (none: the peak rule only)")
     # model
     backbone: str = option("none", "pretrained encoder: a Hugging Face name (facebook/wav2vec2-base) or local "
-                                   "folder; none: the spectrogram model, which needs no download")
+                                   "folder; none: the spectrogram model (no audio backbone)")
     freeze: str = option("feature_encoder", "what of the encoder stays fixed", choices=FREEZE_CHOICES)
     spectrogram: bool = option(True, "the log-mel CNN branch")
-    descriptors: bool = option(True, "clip descriptors (pitch, energy, MFCC statistics) beside the pooled vector")
+    descriptors: bool = option(True, "clip descriptors (--descriptor_set) beside the pooled vector")
     descriptor_set: str = option("ser+voice", "which clip descriptors: ser (pitch, energy, MFCC and spectral "
                                               "statistics), egemaps (openSMILE's 88 eGeMAPS functionals), voice (a "
                                               "pretrained voice encoder's layer statistics; its weights download on "
