@@ -176,10 +176,13 @@ def interrupted(monkeypatch):
 
 
 def small_train_config(root: Path, out: Path, **changes):
-    """A small, fast spectrogram-only configuration on actors 1-6 (train), 7 (val), 8 (test)."""
+    """A small, fast spectrogram-only configuration on actors 1-6 (train), 7 (val), 8 (test), with the
+    project's descriptors alone (the voice encoder's statistics of every new clip would double the time of
+    the training tests; test_voice and the notebooks train with them)."""
     from ser_lib.training import TrainConfig
 
     values = dict(dataset_root=str(root), output_dir=str(out), backbone="none", emotion_subset="basic4",
+                  descriptor_set="ser",
                   epochs=6, batch_size=16, d_model=64, cnn_channels=(8, 16, 32), context_layers=1,
                   test_speakers=("8",), val_speakers=("7",), head_lr=3e-3, max_seconds=2.5, progress=False, seed=0)
     values.update(changes)

@@ -88,7 +88,7 @@ def test_cli_infer_runs_an_onnx_model(trained_run, exported, corpus8):
 
 def test_wav2vec2_model_exports_and_agrees(tiny_backbone, tmp_path):
     torch.manual_seed(0)
-    train_config = TrainConfig(backbone=str(tiny_backbone), d_model=32, cnn_channels=(8, 16, 32))
+    train_config = TrainConfig(backbone=str(tiny_backbone), d_model=32, cnn_channels=(8, 16, 32), descriptor_set="ser")
     config = train_config.model_config(4)
     model = SERModel(config).eval()
     normalizer = InputNormalizer.untrained(config.mel, AudioSettings(), descriptors=bool(config.descriptor_dim),
