@@ -371,19 +371,17 @@ def _voice_thread(pid: int) -> ThreadPoolExecutor:
 
 def _describe(wave: np.ndarray, version: int = DESCRIPTOR_VERSION, descriptor_set: str = "ser",
               sr: int = SAMPLE_RATE) -> list[float]:
+    from . import voice
+
     parts = _parts(descriptor_set)
     pending = None
     if "voice" in parts and len(parts) > 1:  # the encoder's LSTM leaves Python's lock: it runs beside the rest
-        from . import voice
-
         pending = _voice_thread(os.getpid()).submit(voice.statistics, wave, sr)
     values: list[float] = []
     for part in parts:
         if part == "ser":
             values += list(clip_statistics(wave, sr, version=version).values())
         elif part == "voice":
-            from . import voice
-
             values += (pending.result() if pending else voice.statistics(wave, sr)).tolist()
         else:
             from . import egemaps
