@@ -9,8 +9,8 @@ a fold's test actors are never used for any choice. Prints a table of UAR, accur
 for a model with per-speaker normalisation also its UAR under each enrolment protocol (how much
 unlabelled audio of the test speaker its statistics come from: none at a cold start, 1, 3 or 10
 random clips, the speaker's neutral clips only, all their clips; ``ser_lib.model.enrolment``), with
-the paired per-fold difference to the plain model when its folds are in ``--out`` (``--config
-default,plain`` runs both).
+the paired per-fold difference to the plain model of the same clip descriptors when its folds are in
+``--out`` (``--config default,plain_voice`` or ``ser_descriptors,plain`` runs both).
 
 Configurations (``--config``):
 
@@ -28,8 +28,9 @@ Configurations (``--config``):
   a few other clips of their speaker (``enrolment_rate`` 0.25);
 * ``egemaps``, ``ser_egemaps`` - the default with openSMILE's 88 eGeMAPS functionals as the clip
   descriptors, instead of or beside the project's own (``descriptor_set``);
-* ``plain``    - the default without per-speaker normalisation: nothing about the test speakers is
+* ``plain``    - ``ser_descriptors`` without per-speaker normalisation: nothing about the test speakers is
   used but the clip being classified;
+* ``plain_voice`` - the default (``ser+voice``) without per-speaker normalisation;
 * ``baseline`` - the log-mel CNN alone (no descriptors, no per-speaker normalisation);
 * ``cnn``      - that without the context transformer, with the mean of the frames instead of
   attention pooling (the first model rung of the baseline ladder, ``ser_lib.training.ladder``).
@@ -75,6 +76,7 @@ CONFIGS: dict[str, dict] = {
     "egemaps": {**SER, "descriptor_set": "egemaps"},
     "ser_egemaps": {**SER, "descriptor_set": "ser+egemaps"},
     "plain": ladder.rung("plain").options,
+    "plain_voice": {**ladder.rung("plain").options, "descriptor_set": "ser+voice"},
     "baseline": ladder.rung("baseline").options,
     "cnn": ladder.rung("cnn").options,
     "mild_augment": {**SER, **cross_corpus.CONFIGS["mild_augment"]},
@@ -119,15 +121,24 @@ def protocol_uars(run_dir: Path, dataset_root: str, device: str) -> dict[str, li
     return uars
 
 
-def print_enrolment(folds: int, subset: str, summary: dict, plain: dict | None) -> None:
-    """UAR under each enrolment protocol, mean ± std over folds, and the paired difference to the plain model."""
+def plain_of(config: str) -> str | None:
+    """The configuration without per-speaker normalisation that has ``config``'s clip descriptors, if any."""
+    descriptors = CONFIGS[config].get("descriptor_set")
+    return next((name for name in ("plain", "plain_voice") if CONFIGS[name]["descriptor_set"] == descriptors), None)
+
+
+def print_enrolment(folds: int, subset: str, config: str, summary: dict, plain: dict | None) -> None:
+    """UAR under each enrolment protocol, mean ± std over folds, and the paired difference to the plain model
+    of the same descriptors (``plain``: its summary, when its folds are there)."""
     reference = np.asarray([f["uar"] for f in plain["per_fold"]]) if plain else None
-    print(f"\n{folds} folds, {subset}: unlabelled clips of each test speaker behind its statistics"
-          + ("" if plain else " (no plain-model folds in --out: run --config plain for the paired differences)"))
+    missing = (f" (no {plain_of(config)} folds in --out: run --config {plain_of(config)} for the paired differences)"
+               if plain_of(config) else f" (no plain model has {config}'s descriptors)")
+    print(f"\n{config}, {folds} folds, {subset}: unlabelled clips of each test speaker behind its statistics"
+          + ("" if plain else missing))
     print(f"{'enrolment':<44} {'UAR':>13}  {'per fold':<34}" + ("  minus plain per fold (mean)" if plain else ""))
     rows = [(p.describe(), np.asarray(summary["protocols"][p.name])) for p in ENROLMENTS]
     if plain:
-        rows.append(("plain model (no speaker statistics)", reference))
+        rows.append((f"{plain_of(config)} (no speaker statistics)", reference))
     for name, uar in rows:
         line = f"{name[:44]:<44} {uar.mean():.3f} ± {uar.std():.3f}  {', '.join(f'{u:.3f}' for u in uar):<34}"
         if plain:
@@ -172,8 +183,8 @@ def main() -> None:
               f"{s['fold_minutes']:8.1f}")
     for config, folds, subset, s in rows:
         if "protocols" in s:
-            plain = Path(args.out) / "plain" / f"{subset}-{folds}folds" / "benchmark.json"
-            print_enrolment(folds, subset, s, json.loads(plain.read_text()) if plain.exists() else None)
+            plain = Path(args.out) / str(plain_of(config)) / f"{subset}-{folds}folds" / "benchmark.json"
+            print_enrolment(folds, subset, config, s, json.loads(plain.read_text()) if plain.exists() else None)
 
 
 if __name__ == "__main__":
