@@ -148,7 +148,23 @@ def test_one_clips_descriptors_overlap_the_encoder_and_work_in_a_forked_child(en
     np.testing.assert_allclose(child, both, rtol=1e-5, atol=1e-6)
 
 
-def test_a_checkpoint_names_its_encoder_weights_and_refuses_others(encoder, corpus8, tmp_path, monkeypatch):
+def _stream_both_ways(model_path, clips, monkeypatch) -> None:
+    """A stream's windows give the same probabilities with the network beside the descriptors as after them."""
+    from ser_lib.inference import Predictor
+
+    stream = np.concatenate([sf.read(clip, dtype="float32")[0] for clip in clips])
+    overlapped, sequential = (Predictor.from_checkpoint(model_path, device="cpu") for _ in range(2))
+    assert overlapped._overlaps()
+    monkeypatch.setattr(sequential, "_overlaps", lambda: False)
+    for start in range(0, len(stream) - 3 * SR, SR // 2):
+        window = stream[start:start + 3 * SR]
+        np.testing.assert_allclose(overlapped.window_probs(window, SR, window[-SR // 2:]),
+                                   sequential.window_probs(window, SR, window[-SR // 2:]), rtol=1e-4, atol=1e-5)
+    assert overlapped.speaker.descriptors.count == sequential.speaker.descriptors.count > 1
+    assert overlapped.speaker.mel.count == sequential.speaker.mel.count > 1
+
+
+def test_a_checkpoint_names_its_encoder_weights_streams_and_refuses_others(encoder, corpus8, tmp_path, monkeypatch):
     from conftest import small_train_config
 
     from ser_lib import training
@@ -163,6 +179,7 @@ def test_a_checkpoint_names_its_encoder_weights_and_refuses_others(encoder, corp
     clip = sorted((corpus8 / "Actor_08").glob("*.wav"))[0]
     prediction = Predictor.from_checkpoint(out / "best_model.pt", device="cpu").predict_file(clip)
     assert prediction.probs.shape == (4,) and abs(prediction.probs.sum() - 1) < 1e-5
+    _stream_both_ways(out / "best_model.pt", sorted((corpus8 / "Actor_08").glob("*.wav"))[:4], monkeypatch)
     other = tmp_path / "other.pt"
     _save_encoder(other, 1)
     monkeypatch.setenv(voice.ENV, str(other))

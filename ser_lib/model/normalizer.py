@@ -360,16 +360,24 @@ class InputNormalizer:
         """The extra inputs of one prepared clip, with ``speaker``'s statistics when the model uses
         them, else the training data's (``corpus``'s when it has them; ``described``: its raw
         descriptors, when already computed)."""
-        own = speaker if self.speaker_norm else None
-        prior = self.training_stats(corpus if self.speaker_norm else None)
-        inputs: dict[str, np.ndarray] = {}
-        if self.mel is not None:
-            stats = own.mel_stats() if own is not None else prior.mel
-            inputs["mel_mean"], inputs["mel_std"] = stats.mean, stats.std
-        if self.descriptors is not None:
-            stats = own.descriptor_stats() if own is not None else prior.descriptors
-            inputs["descriptors"] = stats.normalize(self.describe(wave) if described is None else described)
-        return inputs
+        return {**self.mel_inputs(speaker, corpus), **self.descriptor_inputs(wave, speaker, described, corpus)}
+
+    def mel_inputs(self, speaker: SpeakerStatistics | None = None, corpus: str | None = None) -> dict[str, np.ndarray]:
+        """The log-mel statistics of :meth:`clip_inputs` (none for a model without them)."""
+        if self.mel is None:
+            return {}
+        stats = speaker.mel_stats() if speaker is not None and self.speaker_norm else \
+            self.training_stats(corpus if self.speaker_norm else None).mel
+        return {"mel_mean": stats.mean, "mel_std": stats.std}
+
+    def descriptor_inputs(self, wave: np.ndarray, speaker: SpeakerStatistics | None = None,
+                          described: np.ndarray | None = None, corpus: str | None = None) -> dict[str, np.ndarray]:
+        """The normalised clip descriptors of :meth:`clip_inputs` (none for a model without them)."""
+        if self.descriptors is None:
+            return {}
+        stats = speaker.descriptor_stats() if speaker is not None and self.speaker_norm else \
+            self.training_stats(corpus if self.speaker_norm else None).descriptors
+        return {"descriptors": stats.normalize(self.describe(wave) if described is None else described)}
 
     def inputs(self, waves: Sequence[np.ndarray], paths: Sequence[str], speakers: Sequence,
                adapt: bool = True, enrolment: Sequence[Sequence[int]] | None = None,

@@ -164,6 +164,15 @@ class SERModel(nn.Module):
         (both from :class:`~ser_lib.model.normalizer.InputNormalizer`). ``mix`` ``(order, weight)`` (training
         only) replaces each clip's vector by ``weight`` of it plus ``1 - weight`` of clip ``order[i]``'s (mixup).
         """
+        return self.classify(*self.encode(wave, lengths, spec_augment, backbone_states, backbone_lengths,
+                                          mel_mean, mel_std), descriptors, mix)
+
+    def encode(self, wave: torch.Tensor, lengths: torch.Tensor | None = None, spec_augment: Callable | None = None,
+               backbone_states: torch.Tensor | None = None, backbone_lengths: torch.Tensor | None = None,
+               mel_mean: torch.Tensor | None = None, mel_std: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The first part of :meth:`forward`, all that does not need the clip descriptors: the pooled
+        vector ``(batch, d_model)``, the attention weights and the mask of real frames."""
         if wave.dim() == 1:
             wave = wave[None]
         if lengths is None:
@@ -176,6 +185,12 @@ class SERModel(nn.Module):
             x = self.positions(fused) * mask[:, :, None].to(fused.dtype)
             x = self.context_norm(self.context(x, src_key_padding_mask=~mask))
         pooled, attention = self.pooling(x, mask)
+        return pooled, attention, mask
+
+    def classify(self, pooled: torch.Tensor, attention: torch.Tensor, mask: torch.Tensor,
+                 descriptors: torch.Tensor | None = None, mix: tuple[torch.Tensor, float] | None = None) -> SEROutput:
+        """The rest of :meth:`forward`: the clip descriptors merged into :meth:`encode`'s pooled vector, then
+        the heads."""
         if self.descriptor_net is not None:
             if descriptors is None:
                 raise ConfigError("this model also takes clip descriptors (descriptor_dim > 0); pass descriptors")
