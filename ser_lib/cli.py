@@ -54,10 +54,21 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_writable_file(path: Path, option: str) -> None:
+    """Refuse, before any work, a file path that is a folder or lies under a file."""
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is a folder: give a file name, e.g. {path / 'clips.csv'}")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ConfigError(f"{option} {path}: {blocking} is a file, not a folder")
+
+
 def _cmd_index(args: argparse.Namespace) -> int:
     from .data import corpora
 
     datasets = corpora.datasets_of(args.dataset, args.dataset_root) or [corpora.Dataset("synthetic")]
+    if args.csv:
+        _check_writable_file(Path(args.csv), "--csv")
     adapters = {"ravdess": corpora.RAVDESS(speech_only=False)} if args.all_modalities else None
     result = corpora.scan(datasets, adapters=adapters)
     print(corpora.format_summary(result, ", ".join(map(str, datasets))))

@@ -117,11 +117,33 @@ def test_a_folder_of_another_corpus_says_which_it_looks_like(tmp_path):
         corpora.scan([corpora.Dataset.parse(f"cremad={tmp_path / 'nowhere'}")])
 
 
+def test_a_folder_that_mixes_corpora_is_refused_with_what_it_holds(tmp_path):
+    root = fx.cremad(tmp_path / "mixed")
+    fx.tone(root / "AudioWAV" / "03-01-05-01-01-01-07.wav", "angry")  # a RAVDESS clip
+    fx.tone(root / "AudioWAV" / "DC_a01.wav", "angry")  # a SAVEE clip, flat naming
+    fx.tone(root / "AudioWAV" / "take1.wav", "angry")  # no corpus's name: reported, not refused
+    with pytest.raises(DatasetError, match=r"mixes corpora: beside its 48 CREMA-D clips, 1 named as RAVDESS's "
+                                           r"\(e.g. 03-01-05-01-01-01-07.wav\); 1 named as SAVEE's .*folder of its own"):
+        corpora.scan([corpora.Dataset.parse(f"cremad={root}")])
+    (root / "AudioWAV" / "03-01-05-01-01-01-07.wav").unlink()
+    (root / "AudioWAV" / "DC_a01.wav").unlink()
+    assert kinds(corpora.scan([corpora.Dataset.parse(f"cremad={root}")])) == {"take1.wav": "malformed_name"}
+
+
+def test_a_broken_demographics_table_is_named(tmp_path):
+    root = fx.cremad(tmp_path / "cremad")
+    pd.DataFrame({"ActorID": [1001], "Gender": ["Male"]}).to_csv(root / "VideoDemographics.csv", index=False)
+    with pytest.raises(DatasetError, match="VideoDemographics.csv is not CREMA-D's.*ActorID .* and Sex; it has "
+                                           "ActorID, Gender"):
+        corpora.get("cremad").scan(root)
+
+
 def test_dataset_names_are_checked(tmp_path):
     with pytest.raises(DatasetError, match="unknown corpus 'iemocap'.*ravdess, synthetic, cremad"):
         corpora.Dataset.parse("iemocap=/data")
-    with pytest.raises(DatasetError, match="give the folder of cremad as cremad=PATH"):
-        corpora.Dataset.parse("cremad")
+    for text in ("cremad", "cremad=", "cremad= "):  # never the built-in synthetic corpus instead
+        with pytest.raises(DatasetError, match="give the folder of cremad as cremad=PATH"):
+            corpora.Dataset.parse(text)
     root = fx.cremad(tmp_path / "cremad")
     with pytest.raises(DatasetError, match="given twice"):
         corpora.scan([corpora.Dataset.parse(f"cremad={root}")] * 2)
@@ -158,3 +180,19 @@ def test_the_shared_cremad_copy(shared_cremad):
     assert len(clips) == 2458 and clips["speaker"].nunique() == 30 and result.problems == []
     assert set(clips["gender"]) == {"male", "female"} and (clips["sample_rate"] == 16000).all()
     assert pd.Series(clips["file"]).str.endswith(".flac").all()
+
+
+def test_speakers_with_fewer_than_three_clips_are_named_by_index_and_train(tmp_path, caplog):
+    from ser_lib.training import TrainConfig
+    from ser_lib.training.setup import scan_dataset
+
+    group = tmp_path / "group"
+    for k, emotion in enumerate(("sad", "angry", "happy")):
+        fx.tone(group / "alice" / emotion / f"a{k}.wav", emotion)
+    fx.tone(group / "bob" / "sad" / "b.wav", "sad")
+    assert "Speakers with fewer than 3 clips (their own statistics cannot be estimated; the training data's stand " \
+           "in): folder:bob\n" in corpora.format_summary(corpora.get("folder").scan(group))
+    with caplog.at_level(logging.WARNING):
+        _, clips, _ = scan_dataset(TrainConfig(dataset=(f"folder={group}",), emotion_subset="shared", progress=False))
+    assert len(clips) == 4 and "fewer than 3 clips" in caplog.text and "folder:bob" in caplog.text
+    assert "folder:alice" not in caplog.text

@@ -142,6 +142,15 @@ def test_cli_index_missing_root_is_a_message_not_a_traceback(tmp_path):
     assert run.stderr.startswith("error: dataset root") and "Traceback" not in run.stderr
 
 
+def test_cli_index_refuses_a_csv_it_cannot_write_before_scanning(messy_root, tmp_path):
+    (tmp_path / "notes.txt").write_text("")
+    for csv, why in ((tmp_path, "is a folder: give a file name"), (tmp_path / "notes.txt" / "clips.csv",
+                                                                   "notes.txt is a file, not a folder")):
+        run = run_cli("index", "--dataset_root", str(messy_root), "--csv", str(csv))
+        assert run.returncode == 2 and why in run.stderr and "Traceback" not in run.stderr
+        assert "clips" not in run.stdout  # refused before the folder was scanned
+
+
 @pytest.mark.parametrize("subset, codes", [
     ("all", {1, 2, 3, 4, 5, 6, 7, 8}),
     ("basic6", {1, 3, 4, 5, 6, 8}),

@@ -56,7 +56,10 @@ def scan_dataset(config: TrainConfig) -> tuple[str, pd.DataFrame, list[str]]:
         log.warning("%d files are not used (`python -m ser_lib index` with the same --dataset options lists them)",
                     len(result.problems))
     labels = emotion_labels.for_data(config.emotion_subset, result.clips)
-    return ", ".join(map(str, datasets)), emotion_labels.select(result.clips, labels), labels
+    clips = emotion_labels.select(result.clips, labels)
+    if corpora.few_clips_note(clips):
+        log.warning("%s", corpora.few_clips_note(clips))
+    return ", ".join(map(str, datasets)), clips, labels
 
 
 def load_run_data(config: TrainConfig, root: str, clips: pd.DataFrame, labels: list[str]) -> RunData:

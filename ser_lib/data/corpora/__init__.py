@@ -22,13 +22,14 @@ from .emodb import EmoDB
 from .folder import Folder
 from .ravdess import RAVDESS, Synthetic
 from .savee import SAVEE
-from .tables import format_summary, one_per_emotion, summary_tables
+from .tables import few_clips_note, format_summary, one_per_emotion, summary_tables
 from .tess import TESS
 
 CORPORA: dict[str, Corpus] = {c.name: c for c in (RAVDESS(), Synthetic(), CremaD(), TESS(), SAVEE(), EmoDB(), Folder())}
 
-__all__ = ["CLIP_COLUMNS", "CORPORA", "Corpus", "Dataset", "Problem", "ScanResult", "format_summary", "get", "index",
-           "natural_key", "one_per_emotion", "scan", "speaker_id", "speakers_of", "summary_tables"]
+__all__ = ["CLIP_COLUMNS", "CORPORA", "Corpus", "Dataset", "Problem", "ScanResult", "few_clips_note",
+           "format_summary", "get", "index", "natural_key", "one_per_emotion", "scan", "speaker_id", "speakers_of",
+           "summary_tables"]
 
 
 def get(name: str) -> Corpus:
@@ -51,7 +52,7 @@ class Dataset:
         name, sep, root = str(text).partition("=")
         name = name.strip().lower()
         get(name)
-        if not sep and name != "synthetic":
+        if name != "synthetic" and not root.strip():
             raise DatasetError(f"give the folder of {name} as {name}=PATH")
         return cls(name, str(Path(root.strip()).expanduser().resolve()) if root.strip() else None)
 
@@ -83,13 +84,35 @@ def scan(datasets: Sequence[Dataset], progress: bool = True, adapters: dict[str,
 def _scan_one(corpus: Corpus, root: Path) -> ScanResult:
     """``corpus.scan(root)``; a folder of another layout gets a hint which corpus it looks like."""
     try:
-        return corpus.scan(root)
+        result = corpus.scan(root)
     except DatasetError as err:
         guess = looks_like(root, exclude=corpus.name) if root.is_dir() else None
         if guess is None:
             raise
         raise DatasetError(f"{err} Its files look like {CORPORA[guess].title}: give it as --dataset "
                            f"{guess}={root}") from None
+    check_not_mixed(corpus, root, result)
+    return result
+
+
+def check_not_mixed(corpus: Corpus, root: Path, result: ScanResult) -> None:
+    """Refuse a folder whose left-out files are named as another corpus's: clips of two corpora in one
+    folder would be half read (:class:`DatasetError` saying how many of which)."""
+    others: dict[str, list[str]] = {}
+    for problem in result.problems:
+        if problem.kind not in ("malformed_name", "outside_actor_folder"):
+            continue
+        path = Path(problem.path)
+        for name, other in CORPORA.items():
+            if name in (corpus.name, "synthetic", "folder"):
+                continue
+            if other.names_a_clip(path):
+                others.setdefault(other.title, []).append(path.name)
+                break
+    if others:
+        found = "; ".join(f"{len(files)} named as {title}'s (e.g. {files[0]})" for title, files in others.items())
+        raise DatasetError(f"{root} mixes corpora: beside its {len(result.clips)} {corpus.title} clips, {found}. "
+                           f"Put each corpus in a folder of its own and give each as --dataset NAME=PATH")
 
 
 def looks_like(root: Path, exclude: str = "", sample: int = 50) -> str | None:

@@ -112,6 +112,10 @@ class Corpus:
         """The clip an audio file holds, the problem that keeps it out, or None to pass over it silently."""
         raise NotImplementedError
 
+    def names_a_clip(self, path: Path) -> bool:
+        """Whether a file's name (and its folder) is one of this corpus's: tells a folder that mixes corpora."""
+        return isinstance(self.parse(path, path.parent, {}), Parsed)
+
     def scan(self, root: str | Path, *, read_headers: bool = True) -> ScanResult:
         """The clip table of ``root`` and every file left out, with the reason."""
         root = self.check_root(root)

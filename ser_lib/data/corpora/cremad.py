@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ...errors import DatasetError
 from .base import Corpus, Parsed, Problem
 
 EMOTIONS = {"ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
@@ -43,6 +44,12 @@ def _demographics(root: Path) -> tuple[dict[int, str], list[str]]:
     for candidate in (root / "VideoDemographics.csv", root.parent / "VideoDemographics.csv"):
         if candidate.is_file():
             table = pd.read_csv(candidate)
-            return {int(a): str(s).strip().lower() for a, s in zip(table["ActorID"], table["Sex"])}, []
+            try:
+                return {int(a): str(s).strip().lower() for a, s in zip(table["ActorID"], table["Sex"])}, []
+            except (KeyError, ValueError) as err:
+                columns = ", ".join(map(str, table.columns))
+                raise DatasetError(f"{candidate} is not CREMA-D's VideoDemographics.csv: it needs the columns "
+                                   f"ActorID (numbers such as 1001) and Sex; it has {columns} ({type(err).__name__}: "
+                                   f"{err}). Fix it, or remove it (every gender is then 'unknown')") from None
     return {}, [f"no VideoDemographics.csv in {root} or its parent: every CREMA-D speaker's gender is 'unknown' "
                 f"(the file is in the official repository, github.com/CheyneyComputerScience/CREMA-D)"]

@@ -97,6 +97,14 @@ class RAVDESS(Corpus, name="ravdess", title="RAVDESS", codes=EMOTIONS,
     def __init__(self, speech_only: bool = True):
         self.speech_only = speech_only
 
+    def names_a_clip(self, path: Path) -> bool:
+        """Whether a file is named as a RAVDESS clip, wherever it lies."""
+        try:
+            ClipName.parse(path.name)
+        except ValueError:
+            return False
+        return True
+
     def parse(self, path: Path, root: Path, context: dict) -> Parsed | Problem | None:
         """The clip of ``Actor_XX/<name>`` (the Actor folders may be a level or two down): malformed
         names, an actor number that disagrees with its folder, files outside any actor folder and

@@ -26,6 +26,13 @@ def summary_tables(clips: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {"speaker": per_speaker, "emotion": per_emotion, "gender": per_gender}
 
 
+def few_clips_note(clips: pd.DataFrame, least: int = 3) -> str:
+    """A note naming the speakers with fewer than ``least`` clips (empty when there are none)."""
+    few = [str(s) for s, n in clips.groupby("speaker").size().items() if n < least]
+    return (f"Speakers with fewer than {least} clips (their own statistics cannot be estimated; the training data's "
+            f"stand in): {', '.join(sorted(few, key=natural_key))}") if few else ""
+
+
 def format_summary(result: ScanResult, where: str = "") -> str:
     """A plain-text summary of a scan: totals, the count tables, notes and the list of files left out."""
     clips, tables = result.clips, summary_tables(result.clips)
@@ -41,10 +48,8 @@ def format_summary(result: ScanResult, where: str = "") -> str:
         "", "Clips per emotion:", tables["emotion"].to_string(),
         "", "Clips per gender:", tables["gender"].to_string(), "",
     ]
-    few = [s for s, n in clips.groupby("speaker").size().items() if n < 3]
-    if few:
-        lines += [f"Speakers with fewer than 3 clips (their own statistics cannot be estimated; the training data's "
-                  f"stand in): {', '.join(few)}", ""]
+    if few_clips_note(clips):
+        lines += [few_clips_note(clips), ""]
     lines += result.notes + ([""] if result.notes else [])
     if result.problems:
         lines.append(f"{len(result.problems)} problems (files left out of the clip table):")
