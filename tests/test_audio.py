@@ -16,11 +16,12 @@ def dominant_frequency(x: np.ndarray, sr: int) -> float:
 
 @pytest.mark.parametrize("sr, channels, suffix", [
     (48000, 2, ".wav"), (44100, 1, ".wav"), (16000, 1, ".flac"), (22050, 6, ".flac"), (8000, 2, ".ogg"),
+    (44100, 1, ".mp3"),
 ])
 def test_load_returns_mono_float32_at_the_asked_rate(tmp_path, sr, channels, suffix):
     path = tmp_path / f"tone{suffix}"
     write_tone(path, sr=sr, seconds=1.0, channels=channels, freq=440.0,
-               subtype="VORBIS" if suffix == ".ogg" else "PCM_16")
+               subtype={".ogg": "VORBIS", ".mp3": "MPEG_LAYER_III"}.get(suffix, "PCM_16"))
     wave = audio.load(path, sr=16000)
     assert wave.dtype == np.float32 and wave.ndim == 1
     assert abs(len(wave) - 16000) <= 1

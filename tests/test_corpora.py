@@ -106,11 +106,15 @@ def test_folder_as_a_csv(tmp_path):
     bad.write_text("file,label\nclips/a.wav,sad\n")
     with pytest.raises(DatasetError, match="no column path, emotion, speaker"):
         corpora.get("folder").scan(bad)
+    unusable = tmp_path / "unusable.csv"
+    unusable.write_text("path,emotion,speaker\nclips/zzz.wav,sad,ann\n")
+    with pytest.raises(DatasetError, match=r"unusable.csv holds no usable clips \(your recordings; .*1 files were "):
+        corpora.get("folder").scan(unusable)
 
 
 def test_a_folder_of_another_corpus_says_which_it_looks_like(tmp_path):
     root = fx.cremad(tmp_path / "cremad")
-    expected = r"no usable RAVDESS clips .*look like CREMA-D: give it as --dataset cremad="
+    expected = r"no usable clips .RAVDESS; .*look like CREMA-D: give it as --dataset cremad="
     with pytest.raises(DatasetError, match=expected):
         corpora.scan([corpora.Dataset.parse(f"ravdess={root}")])
     with pytest.raises(DatasetError, match="does not exist .*CREMA-D"):

@@ -61,10 +61,10 @@ def test_index_of_shared_real_data(shared_data):
 def test_missing_and_empty_roots_give_clear_errors(tmp_path):
     with pytest.raises(DatasetError, match="does not exist.*download"):
         corpora.index(tmp_path / "nowhere")
-    with pytest.raises(DatasetError, match="holds no usable RAVDESS clips .expected: Actor_01/"):
+    with pytest.raises(DatasetError, match="holds no usable clips .RAVDESS; expected: Actor_01/"):
         corpora.index(tmp_path)
     (tmp_path / "Actor_01").mkdir()
-    with pytest.raises(DatasetError, match="holds no usable RAVDESS clips"):
+    with pytest.raises(DatasetError, match="holds no usable clips .RAVDESS"):
         corpora.index(tmp_path)
 
 
@@ -108,6 +108,8 @@ def test_every_bad_file_is_reported_never_silently_dropped(messy_root):
     result = RAVDESS.scan(messy_root)
     kinds = {Path(p.path).name: p.kind for p in result.problems}
     assert kinds == EXPECTED_KINDS
+    m4a = next(p.message for p in result.problems if p.path.endswith("take.m4a"))
+    assert "a format ser_lib does not read (.m4a" in m4a and "ffmpeg -i in.m4a out.wav" in m4a
     # the two broken speech files are out of the table, everything good is in
     assert len(result.clips) == 120 - 2
     rejected = {str(messy_root / "Actor_01" / name) for name in EXPECTED_KINDS}

@@ -123,7 +123,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(corpus8, tmp_path):
 
 
 def test_bad_inputs_get_clear_errors(corpus8, tmp_path):
-    with pytest.raises(DatasetError, match="holds no usable RAVDESS clips .expected: Actor_01"):
+    with pytest.raises(DatasetError, match="holds no usable clips .RAVDESS; expected: Actor_01"):
         training.train(small_train_config(tmp_path, tmp_path / "o1"))
     with pytest.raises(DatasetError, match="does not exist"):
         training.train(small_train_config(tmp_path / "nowhere", tmp_path / "o2"))

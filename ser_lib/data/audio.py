@@ -15,7 +15,8 @@ import soundfile as sf
 from ..errors import AudioError
 
 SAMPLE_RATE = 16_000
-SUPPORTED_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+#: What soundfile (libsndfile 1.1 or later) reads; where one recording is there twice, the first format is kept.
+SUPPORTED_SUFFIXES = (".wav", ".flac", ".aiff", ".aif", ".ogg", ".mp3")
 
 
 def load(path: str | Path, sr: int | None = SAMPLE_RATE, *, allow_silent: bool = False) -> np.ndarray:
@@ -30,7 +31,7 @@ def load(path: str | Path, sr: int | None = SAMPLE_RATE, *, allow_silent: bool =
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise AudioError(
             f"{path}: unsupported audio format {path.suffix or '(no suffix)'}; "
-            f"use one of {', '.join(SUPPORTED_SUFFIXES)} (convert with e.g. `ffmpeg -i in.mp3 out.wav`)"
+            f"use one of {', '.join(SUPPORTED_SUFFIXES)} (convert with e.g. `ffmpeg -i in.m4a out.wav`)"
         )
     if path.stat().st_size == 0:
         raise AudioError(f"{path} is empty (zero bytes)")

@@ -150,7 +150,7 @@ class Corpus:
         clips = pd.DataFrame(rows, columns=CLIP_COLUMNS + list(self.columns))
         if clips.empty:
             detail = f" {len(problems)} files were left out, e.g. {problems[0]}." if problems else ""
-            raise DatasetError(f"{root} holds no usable {self.title} clips (expected: {self.layout}).{detail}")
+            raise DatasetError(f"{root} holds no usable clips ({self.title}; expected: {self.layout}).{detail}")
         order = sorted(range(len(clips)), key=lambda i: (natural_key(clips["speaker"].iloc[i]), clips["file"].iloc[i]))
         return ScanResult(clips.iloc[order].reset_index(drop=True), problems, notes or [])
 
@@ -190,6 +190,10 @@ def not_audio(path: Path) -> Problem | None:
     if suffix in audio.SUPPORTED_SUFFIXES:
         return None
     kind = "video" if suffix in (".mp4", ".mov", ".avi", ".mkv") else "not_audio"
+    if kind == "video" or suffix in (".m4a", ".aac", ".wma", ".opus", ".webm", ".amr", ".3gp"):
+        return Problem(str(path), kind, f"a format ser_lib does not read ({suffix}; it reads "
+                                        f"{', '.join(audio.SUPPORTED_SUFFIXES)}): convert it, e.g. "
+                                        f"`ffmpeg -i in{suffix} out.wav`; ignored")
     return Problem(str(path), kind, f"not an audio file ({suffix or 'no suffix'}); ignored")
 
 

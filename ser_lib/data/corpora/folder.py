@@ -81,4 +81,4 @@ class Folder(Corpus, name="folder", title="your recordings", codes={**{e: e for 
                                         ("male", "female") else "unknown", emotion, {}, read_headers)
                 found += [(path, row)] if row is not None else []
                 problems += [problem] if problem is not None else []
-        return self.finish(table_path.parent, found, problems)
+        return self.finish(table_path, found, problems)
