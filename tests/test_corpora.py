@@ -98,10 +98,12 @@ def test_folder_as_a_csv(tmp_path):
     fx.tone(tmp_path / "clips" / "b.wav", "angry")
     table = tmp_path / "labels.csv"
     table.write_text("path,emotion,speaker,gender\nclips/a.wav,Sadness,ann,female\nclips/b.wav,angry,ann,\n"
-                     "clips/c.wav,angry,ann,female\nclips/b.wav,bored,ann,female\n")
+                     "clips/c.wav,angry,ann,female\nclips/b.wav,bored,ann,female\nclips,sad,ann,\n")
     result = corpora.get("folder").scan(table)
     assert result.clips[["emotion", "gender"]].values.tolist() == [["sad", "female"], ["angry", "unknown"]]
     assert {p.kind for p in result.problems} == {"missing", "unknown_emotion"}
+    assert {p.message for p in result.problems if p.kind == "missing"} == {
+        "listed in the CSV but not found", "listed in the CSV, a folder, not an audio file"}
     bad = tmp_path / "bad.csv"
     bad.write_text("file,label\nclips/a.wav,sad\n")
     with pytest.raises(DatasetError, match="no column path, emotion, speaker"):

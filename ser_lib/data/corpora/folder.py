@@ -70,7 +70,8 @@ class Folder(Corpus, name="folder", title="your recordings", codes={**{e: e for 
             emotion = canonical_emotion(record["emotion"])
             gender = record.get("gender", "").strip().lower() or "unknown"
             if not path.is_file():
-                problems.append(Problem(str(path), "missing", "listed in the CSV but not found"))
+                problems.append(Problem(str(path), "missing", "listed in the CSV, a folder, not an audio file"
+                                        if path.is_dir() else "listed in the CSV but not found"))
             elif emotion is None:
                 problems.append(Problem(str(path), "unknown_emotion", f"unknown emotion {record['emotion']!r}: use one "
                                                                       f"of {', '.join(labels.EMOTIONS)}"))
