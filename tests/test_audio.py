@@ -19,6 +19,8 @@ def dominant_frequency(x: np.ndarray, sr: int) -> float:
     (44100, 1, ".mp3"),
 ])
 def test_load_returns_mono_float32_at_the_asked_rate(tmp_path, sr, channels, suffix):
+    if suffix == ".mp3" and "MP3" not in sf.available_formats():
+        pytest.skip(f"this libsndfile ({sf.__libsndfile_version__}) has no MP3: soundfile's wheels ship 1.1 or later")
     path = tmp_path / f"tone{suffix}"
     write_tone(path, sr=sr, seconds=1.0, channels=channels, freq=440.0,
                subtype={".ogg": "VORBIS", ".mp3": "MPEG_LAYER_III"}.get(suffix, "PCM_16"))

@@ -135,6 +135,12 @@ def test_a_folder_that_mixes_corpora_is_refused_with_what_it_holds(tmp_path):
     (root / "AudioWAV" / "03-01-05-01-01-01-07.wav").unlink()
     (root / "AudioWAV" / "DC_a01.wav").unlink()
     assert kinds(corpora.scan([corpora.Dataset.parse(f"cremad={root}")])) == {"take1.wav": "malformed_name"}
+    ravdess = tmp_path / "ravdess"
+    for name in ("03-01-05-01-01-01-01.wav", "03-01-04-01-01-01-01.wav", "1001_DFA_ANG_XX.wav"):
+        fx.tone(ravdess / "Actor_01" / name, "angry")
+    fx.tone(ravdess / "1002_DFA_SAD_XX.wav", "sad")  # outside any actor folder
+    with pytest.raises(DatasetError, match="mixes corpora: beside its 2 RAVDESS clips, 2 named as CREMA-D's"):
+        corpora.index(ravdess, "ravdess")  # the form the notebooks and benchmarks use
 
 
 def test_a_broken_demographics_table_is_named(tmp_path):
@@ -142,6 +148,9 @@ def test_a_broken_demographics_table_is_named(tmp_path):
     pd.DataFrame({"ActorID": [1001], "Gender": ["Male"]}).to_csv(root / "VideoDemographics.csv", index=False)
     with pytest.raises(DatasetError, match="VideoDemographics.csv is not CREMA-D's.*ActorID .* and Sex; it has "
                                            "ActorID, Gender"):
+        corpora.get("cremad").scan(root)
+    (root / "VideoDemographics.csv").write_text("")
+    with pytest.raises(DatasetError, match="VideoDemographics.csv cannot be read as CSV .*remove it"):
         corpora.get("cremad").scan(root)
 
 

@@ -162,6 +162,15 @@ def _stream_both_ways(model_path, clips, monkeypatch) -> None:
                                    sequential.window_probs(window, SR, window[-SR // 2:]), rtol=1e-4, atol=1e-5)
     assert overlapped.speaker.descriptors.count == sequential.speaker.descriptors.count > 1
     assert overlapped.speaker.mel.count == sequential.speaker.mel.count > 1
+    heard = overlapped.speaker.mel.count
+
+    def broken(x):
+        raise RuntimeError("descriptors failed")
+
+    monkeypatch.setattr(overlapped, "describe", broken)
+    with pytest.raises(RuntimeError, match="descriptors failed"):
+        overlapped.window_probs(window, SR, window[-SR // 2:])
+    assert overlapped.speaker.mel.count == heard  # a window that failed is not heard, as without the thread
 
 
 def test_a_checkpoint_names_its_encoder_weights_streams_and_refuses_others(encoder, corpus8, tmp_path, monkeypatch):

@@ -1,6 +1,6 @@
 """Reading and shaping audio: mono float32 at one sample rate, whatever the file holds.
 
-Reading goes through ``soundfile`` (libsndfile: wav, flac, ogg, aiff at any rate and channel
+Reading goes through ``soundfile`` (libsndfile: wav, flac, aiff, ogg, mp3 at any rate and channel
 count); resampling through ``soxr``.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ def load(path: str | Path, sr: int | None = SAMPLE_RATE, *, allow_silent: bool =
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise AudioError(
             f"{path}: unsupported audio format {path.suffix or '(no suffix)'}; "
-            f"use one of {', '.join(SUPPORTED_SUFFIXES)} (convert with e.g. `ffmpeg -i in.m4a out.wav`)"
+            f"use one of {', '.join(SUPPORTED_SUFFIXES)} (convert with e.g. `ffmpeg -i in{path.suffix} out.wav`)"
         )
     if path.stat().st_size == 0:
         raise AudioError(f"{path} is empty (zero bytes)")

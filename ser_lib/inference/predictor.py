@@ -9,6 +9,7 @@ stream), shrunk towards the training data's statistics while little has been hea
 """
 from __future__ import annotations
 
+import copy
 import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -187,10 +188,11 @@ class Predictor:
         return torch.softmax(logits.float(), -1)[0].cpu().numpy()
 
     def _overlaps(self) -> bool:
-        """Whether a window's network runs beside its descriptors: a PyTorch model on the CPU whose
-        descriptors include the voice encoder, a long computation that leaves Python's lock."""
-        return (self.device.type == "cpu" and isinstance(self.model, SERModel) and self.normalizer.descriptors
-                is not None and "voice" in self.normalizer.descriptor_set.split("+"))
+        """Whether a window's network runs beside its descriptors: a PyTorch spectrogram model on the CPU
+        whose descriptors include the voice encoder, a long computation that leaves Python's lock (a
+        pretrained backbone needs every core for itself)."""
+        return (self.device.type == "cpu" and isinstance(self.model, SERModel) and self.model.backbone is None
+                and self.normalizer.descriptors is not None and "voice" in self.normalizer.descriptor_set.split("+"))
 
     @torch.inference_mode()
     def _overlapped_probs(self, x: np.ndarray, heard: np.ndarray | None) -> np.ndarray:
@@ -198,6 +200,7 @@ class Predictor:
         (:meth:`SERModel.encode`) on a thread of its own while they are computed: the same numbers, sooner."""
         if len(x) < self.model.config.mel.n_fft:
             raise ConfigError(f"audio too short to classify: {len(x) / self.sample_rate:.3f} s")
+        heard_before = copy.deepcopy(self.speaker.mel)
         if heard is not None:
             self.hear(heard)  # its log-mel first, the window's descriptor row once computed
         mel = {k: torch.as_tensor(v)[None] for k, v in self.normalizer.mel_inputs(self.speaker).items()}
@@ -205,10 +208,11 @@ class Predictor:
                                                       torch.from_numpy(np.ascontiguousarray(x))[None], mel)
         try:
             described = self.describe(x)
+            pooled, attention, mask = encoded.result()
         except BaseException:
             encoded.exception()  # waits: the network thread is done with this window before the error goes up
+            self.speaker.mel = heard_before  # nothing of a window that failed is heard, as without the thread
             raise
-        pooled, attention, mask = encoded.result()
         if heard is not None:
             self.hear(None, described)
         inputs = self.normalizer.descriptor_inputs(x, self.speaker, described)
@@ -219,16 +223,21 @@ class Predictor:
 
 @functools.lru_cache(maxsize=1)
 def _network_thread(pid: int) -> ThreadPoolExecutor:
-    """The thread a window's network runs on beside its descriptors (one per process: a forked child gets its
-    own), with one PyTorch thread: on 2 cores it contends with the descriptors' two threads, and alone the
-    network took 11 ms on one thread against 12 on two."""
-    return ThreadPoolExecutor(1, thread_name_prefix=f"ser-network-{pid}", initializer=torch.set_num_threads,
-                              initargs=(1,))
+    """The thread a window's network runs on beside its descriptors (one per process: a forked child gets its own)."""
+    return ThreadPoolExecutor(1, thread_name_prefix=f"ser-network-{pid}")
 
 
 def _encode(model: SERModel, wave: torch.Tensor, mel: dict[str, torch.Tensor]):
-    with torch.inference_mode():
-        return model.encode(wave, **mel)
+    """:meth:`SERModel.encode` on one PyTorch thread: beside the descriptors' two threads on 2 cores, and alone
+    the network took 11 ms on one thread against 12 on two. The count is restored after: PyTorch keeps the last
+    one set as the default of threads that start later."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            return model.encode(wave, **mel)
+    finally:
+        torch.set_num_threads(threads)
 
 
 @functools.lru_cache(maxsize=1)

@@ -43,7 +43,11 @@ def _demographics(root: Path) -> tuple[dict[int, str], list[str]]:
     """Each actor's sex (``male``/``female``) from VideoDemographics.csv, and a note when it is missing."""
     for candidate in (root / "VideoDemographics.csv", root.parent / "VideoDemographics.csv"):
         if candidate.is_file():
-            table = pd.read_csv(candidate)
+            try:
+                table = pd.read_csv(candidate)
+            except (ValueError, UnicodeDecodeError) as err:  # ParserError and EmptyDataError are ValueErrors
+                raise DatasetError(f"{candidate} cannot be read as CSV ({err}). Fix it, or remove it (every gender "
+                                   f"is then 'unknown')") from None
             try:
                 return {int(a): str(s).strip().lower() for a, s in zip(table["ActorID"], table["Sex"])}, []
             except (KeyError, ValueError) as err:
