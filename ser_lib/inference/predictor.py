@@ -156,13 +156,16 @@ class Predictor:
         """The model's full output (logits of both heads, attention weights) for a clip already
         passed through :meth:`prepare`, normalised as in evaluation (``described``: its descriptors
         from :meth:`describe`, when already computed)."""
-        if len(x) < self.model.config.mel.n_fft:
-            raise ConfigError(f"audio too short to classify: {len(x) / self.sample_rate:.3f} s")
+        self._check_length(x)
         if described is None:
             described = self.describe(x)
         inputs = self.normalizer.clip_inputs(x, self.speaker, described)
         batch = torch.from_numpy(np.ascontiguousarray(x))[None].to(self.device)
         return self.model(batch, **{k: torch.as_tensor(v)[None].to(self.device) for k, v in inputs.items()})
+
+    def _check_length(self, x: np.ndarray) -> None:
+        if len(x) < self.model.config.mel.n_fft:
+            raise ConfigError(f"audio too short to classify: {len(x) / self.sample_rate:.3f} s")
 
     def predict(self, wave: np.ndarray, sr: int) -> Prediction:
         """Probabilities for a mono (or ``(samples, channels)``) array at sample rate ``sr``."""
@@ -198,9 +201,8 @@ class Predictor:
     def _overlapped_probs(self, x: np.ndarray, heard: np.ndarray | None) -> np.ndarray:
         """:meth:`window_probs` of a prepared window, with the network's part before the descriptors
         (:meth:`SERModel.encode`) on a thread of its own while they are computed: the same numbers, sooner."""
-        if len(x) < self.model.config.mel.n_fft:
-            raise ConfigError(f"audio too short to classify: {len(x) / self.sample_rate:.3f} s")
-        heard_before = copy.deepcopy(self.speaker.mel)
+        self._check_length(x)
+        heard_before = None if heard is None else copy.deepcopy(self.speaker.mel)
         if heard is not None:
             self.hear(heard)  # its log-mel first, the window's descriptor row once computed
         mel = {k: torch.as_tensor(v)[None] for k, v in self.normalizer.mel_inputs(self.speaker).items()}
@@ -211,7 +213,8 @@ class Predictor:
             pooled, attention, mask = encoded.result()
         except BaseException:
             encoded.exception()  # waits: the network thread is done with this window before the error goes up
-            self.speaker.mel = heard_before  # nothing of a window that failed is heard, as without the thread
+            if heard_before is not None:
+                self.speaker.mel = heard_before  # nothing of a window that failed is heard, as without the thread
             raise
         if heard is not None:
             self.hear(None, described)

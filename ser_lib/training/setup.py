@@ -57,8 +57,8 @@ def scan_dataset(config: TrainConfig) -> tuple[str, pd.DataFrame, list[str]]:
                     len(result.problems))
     labels = emotion_labels.for_data(config.emotion_subset, result.clips)
     clips = emotion_labels.select(result.clips, labels)
-    if corpora.few_clips_note(clips):
-        log.warning("%s", corpora.few_clips_note(clips))
+    if note := corpora.few_clips_note(clips):
+        log.warning("%s", note)
     return ", ".join(map(str, datasets)), clips, labels
 
 

@@ -138,8 +138,9 @@ def datasets_of(dataset: Sequence[str] | None = None, dataset_root: str | None =
 def index(root: str | Path, corpus: str = "ravdess", *, strict: bool = False) -> pd.DataFrame:
     """The clip table of one folder; the files left out are listed in one ``UserWarning``
     (``strict=True``: :class:`DatasetError` instead)."""
-    result = get(corpus).scan(root)
-    check_not_mixed(get(corpus), Path(root), result)
+    adapter = get(corpus)
+    result = adapter.scan(root)
+    check_not_mixed(adapter, Path(root), result)
     if result.problems or result.notes:
         listing = "\n  ".join(str(p) for p in result.problems[:20])
         more = f"\n  ... and {len(result.problems) - 20} more" if len(result.problems) > 20 else ""

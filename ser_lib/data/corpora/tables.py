@@ -48,8 +48,8 @@ def format_summary(result: ScanResult, where: str = "") -> str:
         "", "Clips per emotion:", tables["emotion"].to_string(),
         "", "Clips per gender:", tables["gender"].to_string(), "",
     ]
-    if few_clips_note(clips):
-        lines += [few_clips_note(clips), ""]
+    if note := few_clips_note(clips):
+        lines += [note, ""]
     lines += result.notes + ([""] if result.notes else [])
     if result.problems:
         lines.append(f"{len(result.problems)} problems (files left out of the clip table):")
